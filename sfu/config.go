@@ -1,0 +1,85 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config describes one call's media plane: the port pair it owns and what clients
+// are told about it. Every call gets its own Config (and so its own sockets), which
+// is what isolates calls from each other.
+type Config struct {
+	// ID names the call in logs and events.
+	ID string
+	// ListenIP is the address the two UDP sockets bind to (0.0.0.0 for all).
+	ListenIP net.IP
+	// PublishPort (P, even) receives every participant's publish transport;
+	// SubscribePort (P+1) carries every participant's subscribe transport.
+	PublishPort, SubscribePort int
+	// AdvertiseIPs replace the bound address in candidates (NAT 1:1 mapping:
+	// --public-ip / --public-ipv6). Empty means the bound address is reachable.
+	AdvertiseIPs []string
+	// Logger is required.
+	Logger *zap.Logger
+
+	// QueueSize bounds each subscriber's send queue (packets). A subscriber whose
+	// queue is full loses packets instead of stalling the publisher.
+	QueueSize int
+	// PLIInterval is the minimum time between two keyframe requests relayed to
+	// one publisher: many subscribers asking at once cost one keyframe.
+	PLIInterval time.Duration
+	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a silent client is kept.
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// Tap, when set, sees every forwarded packet's RTP payload (test-only: proves
+	// the server only ever handles ciphertext). Must not retain the slice.
+	Tap func(participant, trackID string, payload []byte)
+	// Observer receives counters for metrics; nil means none.
+	Observer Observer
+}
+
+const (
+	defaultQueueSize   = 512
+	defaultPLIInterval = 500 * time.Millisecond
+)
+
+func (c *Config) validate() error {
+	if c.Logger == nil {
+		return errors.New("sfu: Logger is required")
+	}
+	if c.ListenIP == nil {
+		return errors.New("sfu: ListenIP is required")
+	}
+	for _, p := range []int{c.PublishPort, c.SubscribePort} {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("sfu: port %d out of range", p)
+		}
+	}
+	if c.PublishPort == c.SubscribePort {
+		return errors.New("sfu: publish and subscribe ports must differ")
+	}
+	for _, ip := range c.AdvertiseIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("sfu: advertised address %q is not an IP", ip)
+		}
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = defaultQueueSize
+	}
+	if c.PLIInterval <= 0 {
+		c.PLIInterval = defaultPLIInterval
+	}
+	if c.ICEDisconnectedTimeout <= 0 {
+		c.ICEDisconnectedTimeout = 5 * time.Second
+	}
+	if c.ICEFailedTimeout <= 0 {
+		c.ICEFailedTimeout = 15 * time.Second
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	return nil
+}
