@@ -57,7 +57,7 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 var errNoCodec = errors.New("sfu: subscriber does not support the track's codec")
 
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	want := d.up.remote.Codec().MimeType
+	want := d.up.mime
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, want) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType),

@@ -79,16 +79,21 @@ func (s *subscriber) run() {
 	for {
 		select {
 		case ref := <-s.queue:
-			if ref.flags&flagRetransmit != 0 {
-				ref.dt.writeRetransmit(ref.seq, buf)
-			} else {
-				ref.dt.writeForward(ref, buf)
-			}
+			s.process(ref, buf)
 		case <-tick.C:
 			s.sendReports()
 		case <-s.done:
 			return
 		}
+	}
+}
+
+// process writes one queued packet; buf is the writer's scratch buffer.
+func (s *subscriber) process(ref packetRef, buf []byte) {
+	if ref.flags&flagRetransmit != 0 {
+		ref.dt.writeRetransmit(ref.seq, buf)
+	} else {
+		ref.dt.writeForward(ref, buf)
 	}
 }
 

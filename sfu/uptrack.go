@@ -27,15 +27,18 @@ type upTrack struct {
 	ssrc  uint32
 
 	remote *webrtc.TrackRemote
+	mime   string
 	cache  *packetCache
 	log    *zap.Logger
 	obs    Observer
 	epoch  time.Time
 	tap    func(participant, trackID string, payload []byte)
 
-	subs    atomic.Pointer[[]*downTrack]
-	muted   atomic.Bool
-	lastPLI atomic.Int64 // nanoseconds since epoch of the last relayed keyframe request
+	subs  atomic.Pointer[[]*downTrack]
+	muted atomic.Bool
+	// wasMuted is reader-goroutine state: the next forwarded packet resumes.
+	wasMuted bool
+	lastPLI  atomic.Int64 // nanoseconds since epoch of the last relayed keyframe request
 
 	mu          sync.Mutex // serializes changes to subs
 	unpublished bool
@@ -51,7 +54,7 @@ func newUpTrack(owner *Participant, id string, remote *webrtc.TrackRemote) *upTr
 	}
 	t := &upTrack{
 		id: id, kind: remote.Kind(), owner: owner, ssrc: uint32(remote.SSRC()),
-		remote: remote, cache: newPacketCache(size),
+		remote: remote, mime: remote.Codec().MimeType, cache: newPacketCache(size),
 		log:    owner.log.With(zap.String("track", id)),
 		obs:    owner.call.cfg.Observer,
 		epoch:  owner.call.epoch,
@@ -69,49 +72,51 @@ func (t *upTrack) info() TrackInfo {
 	return TrackInfo{ID: t.id, Kind: t.kind.String(), Muted: t.muted.Load()}
 }
 
-// readLoop is the packet path's entry: read, cache once, hand the sequence
-// number to every subscriber's queue. It ends when the publisher's transport
+// readLoop is the packet path's entry. It ends when the publisher's transport
 // closes.
 func (t *upTrack) readLoop() {
 	defer t.close()
 	buf := make([]byte, maxPacketSize)
-	video := t.kind == webrtc.RTPCodecTypeVideo
-	wasMuted := false
 	for {
 		n, _, err := t.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		pkt := buf[:n]
-		start, end, ok := rtpPayload(pkt)
-		if !ok || start == end { // malformed, or padding only (bandwidth probes)
-			t.obs.PacketDropped("malformed")
-			continue
-		}
-		t.obs.PacketIn(t.kind, n)
-		seq := rtpSeq(pkt)
-		if !t.cache.store(seq, pkt) {
-			t.obs.PacketDropped("oversized")
-			continue
-		}
-		if t.muted.Load() {
-			wasMuted = true
-			continue
-		}
-		if t.tap != nil {
-			t.tap(t.owner.id, t.id, pkt[start:end])
-		}
-		ref := packetRef{seq: seq, at: int64(time.Since(t.epoch))}
-		if video && isVP8Keyframe(pkt[start:end]) {
-			ref.flags |= flagKeyframe
-		}
-		if wasMuted {
-			ref.flags |= flagResume
-			wasMuted = false
-		}
-		for _, d := range *t.subs.Load() {
-			d.forward(ref)
-		}
+		t.ingest(buf[:n])
+	}
+}
+
+// ingest caches one packet once and hands its sequence number to every
+// subscriber's queue. Only the reader goroutine calls it.
+func (t *upTrack) ingest(pkt []byte) {
+	start, end, ok := rtpPayload(pkt)
+	if !ok || start == end { // malformed, or padding only (bandwidth probes)
+		t.obs.PacketDropped("malformed")
+		return
+	}
+	t.obs.PacketIn(t.kind, len(pkt))
+	seq := rtpSeq(pkt)
+	if !t.cache.store(seq, pkt) {
+		t.obs.PacketDropped("oversized")
+		return
+	}
+	if t.muted.Load() {
+		t.wasMuted = true
+		return
+	}
+	if t.tap != nil {
+		t.tap(t.owner.id, t.id, pkt[start:end])
+	}
+	ref := packetRef{seq: seq, at: int64(time.Since(t.epoch))}
+	if t.kind == webrtc.RTPCodecTypeVideo && isVP8Keyframe(pkt[start:end]) {
+		ref.flags |= flagKeyframe
+	}
+	if t.wasMuted {
+		ref.flags |= flagResume
+		t.wasMuted = false
+	}
+	for _, d := range *t.subs.Load() {
+		d.forward(ref)
 	}
 }
 
