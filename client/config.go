@@ -1,0 +1,137 @@
+// Package client is Orville's Go calling client. It joins a call over the
+// signaling WebSocket (docs/signaling.md), publishes synthetic audio and video
+// on the publish transport, receives everybody else's media on the subscribe
+// transport and measures what arrives.
+//
+// It is used by tests, by `orville test-calling` and by the load tester, so it
+// imports only pion, gorilla/websocket, zap and the standard library: never a
+// server package of this repository.
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults for Config. The video numbers match a typical 360p WebRTC camera
+// stream, so a load test with default settings resembles real calls.
+const (
+	DefaultVideoBitrate     = 1_500_000 // bits per second
+	DefaultVideoFPS         = 30
+	DefaultKeyframeInterval = 3 * time.Second
+	DefaultJoinTimeout      = 10 * time.Second
+)
+
+// Media kinds as used in signaling messages, Stats and FrameTransform.
+const (
+	KindAudio = "audio"
+	KindVideo = "video"
+)
+
+// Transport names as used in signaling messages and WaitConnected.
+const (
+	TransportPublish   = "publish"
+	TransportSubscribe = "subscribe"
+)
+
+// FrameTransform changes whole media frames: Encrypt runs on every frame
+// before it is packetized and sent, Decrypt on every frame after it has been
+// depacketized. It is the hook for end-to-end encryption (RFC 9605 SFrame):
+// the transform must keep the codec's clear prefix (VP8: 10 bytes for key
+// frames, 3 for delta frames; Opus: 1 byte) in front of its output so the
+// SFU and the depacketizer still see the frame tag.
+//
+// kind is KindAudio or KindVideo. Encrypt returning nil drops the frame.
+// The kind is a plain string so that an implementation (package e2ee) needs
+// no import of this package.
+type FrameTransform interface {
+	Encrypt(kind string, frame []byte) []byte
+	Decrypt(kind string, frame []byte) ([]byte, error)
+}
+
+// Config configures one client. The zero value of every optional field means
+// "use the default".
+type Config struct {
+	// SignalingURL is the WebSocket URL, e.g. wss://calls.example.com/v1/rtc.
+	SignalingURL string
+	// Token is the join token from the API (POST /v1/calls/{id}/participants).
+	Token string
+	// TLSConfig is used for the WebSocket dial (tests set InsecureSkipVerify).
+	TLSConfig *tls.Config
+	// ParticipantID is only used to label log lines; the server decides the
+	// participant id from the token.
+	ParticipantID string
+
+	// PublishAudio and PublishVideo select the synthetic tracks to send.
+	PublishAudio bool
+	PublishVideo bool
+	// VideoBitrate in bits per second (default 1.5 Mb/s).
+	VideoBitrate int
+	// VideoFPS in frames per second (default 30).
+	VideoFPS int
+	// KeyframeInterval between periodic VP8 key frames (default 3 s).
+	KeyframeInterval time.Duration
+
+	// Transform, when set, encrypts sent frames and decrypts received ones.
+	Transform FrameTransform
+
+	// Logger receives the client's logs (nil: no logs).
+	Logger *zap.Logger
+	// JoinTimeout bounds Join from the dial to the publish answer (default 10 s).
+	JoinTimeout time.Duration
+}
+
+// validate fills in defaults and checks the configuration.
+func (c *Config) validate() error {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.VideoBitrate == 0 {
+		c.VideoBitrate = DefaultVideoBitrate
+	}
+	if c.VideoFPS == 0 {
+		c.VideoFPS = DefaultVideoFPS
+	}
+	if c.KeyframeInterval == 0 {
+		c.KeyframeInterval = DefaultKeyframeInterval
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+
+	if c.SignalingURL == "" {
+		return errors.New("client: SignalingURL is required")
+	}
+	u, err := url.Parse(c.SignalingURL)
+	if err != nil {
+		return fmt.Errorf("client: SignalingURL: %w", err)
+	}
+	if u.Scheme != "wss" && u.Scheme != "ws" {
+		return fmt.Errorf("client: SignalingURL %q: scheme must be wss (or ws)", c.SignalingURL)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("client: SignalingURL %q has no host", c.SignalingURL)
+	}
+	if c.Token == "" {
+		return errors.New("client: Token is required")
+	}
+	if c.VideoFPS < 1 || c.VideoFPS > 120 {
+		return fmt.Errorf("client: VideoFPS %d out of range 1..120", c.VideoFPS)
+	}
+	// Every frame must at least hold the VP8 key frame header and the marker.
+	if c.VideoBitrate < 8*(vp8KeyHeaderLen+markerLen)*c.VideoFPS {
+		return fmt.Errorf("client: VideoBitrate %d b/s is too low for %d fps", c.VideoBitrate, c.VideoFPS)
+	}
+	if c.KeyframeInterval < 0 {
+		return fmt.Errorf("client: KeyframeInterval %v is negative", c.KeyframeInterval)
+	}
+	if c.JoinTimeout < 0 {
+		return fmt.Errorf("client: JoinTimeout %v is negative", c.JoinTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package client
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+)
+
+// Codecs of docs/signaling.md. The payload types and the Opus fmtp line are
+// what browsers offer, so SDP from this client and from a browser look alike
+// to the server.
+const (
+	opusPayloadType = 111
+	vp8PayloadType  = 96
+	opusFmtp        = "minptime=10;useinbandfec=1"
+)
+
+func opusCodec() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: opusFmtp,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
+		},
+		PayloadType: opusPayloadType,
+	}
+}
+
+func vp8Codec() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			// RFC 4585 §4.2 nack and nack pli, RFC 5104 §7.1 ccm fir,
+			// draft-holmer-rmcat-transport-wide-cc-extensions transport-cc.
+			RTCPFeedback: []webrtc.RTCPFeedback{
+				{Type: webrtc.TypeRTCPFBNACK},
+				{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+				{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+				{Type: webrtc.TypeRTCPFBTransportCC},
+			},
+		},
+		PayloadType: vp8PayloadType,
+	}
+}
+
+// newAPI builds the pion API shared by a client's two peer connections: one
+// MediaEngine with Opus and VP8 only, the default interceptors (NACK
+// generator and responder, RTCP sender/receiver reports, stats, TWCC
+// feedback) plus TWCC sequence numbers on sent packets so the SFU can
+// estimate bandwidth, and AEAD_AES_128_GCM preferred for SRTP (RFC 7714: one
+// AES-GCM pass instead of AES-CM plus HMAC-SHA1, cheaper for the SFU).
+func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(opusCodec(), webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	if err := m.RegisterCodec(vp8Codec(), webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register vp8: %w", err)
+	}
+
+	reg := &interceptor.Registry{}
+	// First in the chain means closest to the wire: the counter sees every
+	// packet the transport sends, retransmissions included.
+	reg.Add(sent)
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, fmt.Errorf("default interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
+		return nil, fmt.Errorf("twcc header extension: %w", err)
+	}
+
+	se := webrtc.SettingEngine{}
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se.LoggerFactory = pionLoggerFactory{log: log.Named("pion")}
+	// The server's candidates are IP addresses (ICE-lite host candidates),
+	// so mDNS (.local) resolution is never needed; off, it saves a multicast
+	// socket per peer connection, which matters for the load tester.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Loopback candidates make `orville serve --dev` on 127.0.0.1 reachable
+	// even on a host whose only interface is lo; elsewhere they cost one
+	// failing candidate pair.
+	se.SetIncludeLoopbackCandidate(true)
+	if loopbackOnly {
+		// A server on loopback is reached only through loopback: offering LAN
+		// addresses would only add pairs that send nowhere useful.
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// sendCounter is an interceptor (and its own factory) that counts the RTP
+// packets and payload bytes sent per SSRC; pion's GetStats has no
+// outbound-rtp entries for senders.
+type sendCounter struct {
+	interceptor.NoOp
+	mu     sync.Mutex
+	bySSRC map[uint32]*streamCount
+}
+
+type streamCount struct{ packets, bytes atomic.Uint64 }
+
+func newSendCounter() *sendCounter { return &sendCounter{bySSRC: map[uint32]*streamCount{}} }
+
+// NewInterceptor implements interceptor.Factory: both peer connections share
+// one counter; SSRCs are random per stream, so they do not collide.
+func (s *sendCounter) NewInterceptor(string) (interceptor.Interceptor, error) { return s, nil }
+
+func (s *sendCounter) stream(ssrc uint32) *streamCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.bySSRC[ssrc]
+	if sc == nil {
+		sc = &streamCount{}
+		s.bySSRC[ssrc] = sc
+	}
+	return sc
+}
+
+// BindLocalStream wraps the writer of one outgoing stream.
+func (s *sendCounter) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	sc := s.stream(info.SSRC)
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		sc.packets.Add(1)
+		sc.bytes.Add(uint64(len(payload)))
+		return w.Write(h, payload, a)
+	})
+}
+
+// pionLoggerFactory sends pion's logs to zap. pion's Info is chatty
+// (every candidate, every state change), so it becomes zap Debug; Trace is
+// dropped.
+type pionLoggerFactory struct{ log *zap.Logger }
+
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{s: f.log.With(zap.String("scope", scope)).Sugar()}
+}
+
+type pionLogger struct{ s *zap.SugaredLogger }
+
+func (l pionLogger) Trace(string)              {}
+func (l pionLogger) Tracef(string, ...any)     {}
+func (l pionLogger) Debug(msg string)          { l.s.Debug(msg) }
+func (l pionLogger) Debugf(f string, a ...any) { l.s.Debugf(f, a...) }
+func (l pionLogger) Info(msg string)           { l.s.Debug(msg) }
+func (l pionLogger) Infof(f string, a ...any)  { l.s.Debugf(f, a...) }
+func (l pionLogger) Warn(msg string)           { l.s.Warn(msg) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.s.Warnf(f, a...) }
+func (l pionLogger) Error(msg string)          { l.s.Error(msg) }
+func (l pionLogger) Errorf(f string, a ...any) { l.s.Errorf(f, a...) }
+
+// isLoopbackURL reports whether a signaling URL names a loopback host.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
