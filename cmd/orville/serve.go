@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/orville/orville/internal/config"
+	"github.com/orville/orville/internal/logging"
+	"github.com/orville/orville/internal/tlsutil"
+	"github.com/orville/orville/roommgr"
+	"github.com/orville/orville/signaling"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cfg, err := config.Load(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "orville: %v\n", err)
+		return 2
+	}
+	log, level, err := logging.New(cfg.LogLevel, cfg.LogFormat, zapcore.AddSync(stdout))
+	if err != nil {
+		fmt.Fprintf(stderr, "orville: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, cfg, log, level, stderr); err != nil {
+		log.Error("server stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// runServer runs until ctx is done, then shuts down: listeners first, then
+// client sessions, then calls.
+func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level zap.AtomicLevel, stderr io.Writer) error {
+	cert, err := certificate(cfg)
+	if err != nil {
+		return err
+	}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+
+	rooms, err := roommgr.New(roommgr.Config{
+		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
+		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
+		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
+		MaxCallDuration: cfg.MaxCallDuration, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer rooms.Close()
+	sig, err := signaling.New(signaling.Config{
+		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
+		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sig.Close()
+
+	apiMux := http.NewServeMux()
+	apiMux.Handle("/", sig.APIHandler())
+	apiMux.Handle("/v1/log-level", sig.Authorized(level))
+	apiSrv, err := listenTLS(cfg.APIListen, tlsConf, apiMux, log)
+	if err != nil {
+		return err
+	}
+	tcpSrv, err := listenTLS(cfg.TCPListen, tlsConf, sig.ClientHandler(), log)
+	if err != nil {
+		_ = apiSrv.Close()
+		return err
+	}
+	first, last := cfg.MediaPortRange()
+	log.Info("orville serving",
+		zap.String("version", version), zap.String("api", cfg.APIURL()), zap.String("signaling", cfg.SignalingURL()),
+		zap.String("mediaPorts", fmt.Sprintf("udp %s %d-%d", cfg.ListenIP, first, last)),
+		zap.String("publicIP", addrString(cfg.PublicIP)), zap.Bool("publicIPDetected", cfg.PublicIPDetected),
+		zap.Int("maxCalls", cfg.MaxCalls), zap.Int("maxParticipants", cfg.MaxParticipants))
+	if cfg.GeneratedSecret {
+		// Printed once, to stderr, so that it is not mixed into JSON logs.
+		fmt.Fprintf(stderr, "API secret (generated for this run): %s\n", cfg.APISecret)
+		fmt.Fprintf(stderr, "try: ORVILLE_API_SECRET=%s orville test-calling --api %s --insecure\n", cfg.APISecret, cfg.APIURL())
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = apiSrv.Shutdown(sctx)
+	sig.Close() // hijacked WebSockets are not covered by Shutdown
+	_ = tcpSrv.Shutdown(sctx)
+	return nil
+}
+
+func listenTLS(addr string, tlsConf *tls.Config, h http.Handler, log *zap.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http").WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+	}
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("listener stopped", zap.String("addr", addr), zap.Error(err))
+		}
+	}()
+	return srv, nil
+}
+
+func certificate(cfg *config.Config) (tls.Certificate, error) {
+	if cfg.TLSCert != "" {
+		return tlsutil.Load(cfg.TLSCert, cfg.TLSKey)
+	}
+	hosts := []string{addrString(cfg.PublicIP), addrString(cfg.PublicIPv6), cfg.CallingHostname}
+	return tlsutil.SelfSigned(hosts, 365*24*time.Hour)
+}
+
+func addrString(a interface {
+	IsValid() bool
+	String() string
+}) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,139 @@
+// Package config holds every setting of the Orville server and loads them with
+// the precedence defaults < YAML file < environment (ORVILLE_*) < flags.
+//
+// The settings live in one table (settings.go); flags, environment names, YAML
+// keys and Usage are all derived from it, so a new setting is one table row
+// plus one Config field.
+package config
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Config is the resolved server configuration. Load returns it validated and
+// with derived values (public address, node id, dev secret) filled in.
+type Config struct {
+	// Dev is a working local setup: loopback, unprivileged ports, console logs,
+	// a generated API secret and a self-signed certificate.
+	Dev bool
+	// ConfigFile is the YAML file that was read, "" if none.
+	ConfigFile string
+
+	// APIListen is the TCP address of the HTTP API for the messaging server (the 444 role).
+	APIListen string
+	// TCPListen is the TCP address of the client listener (the 443 role).
+	TCPListen string
+	// APIAllow are the source networks allowed to use the HTTP API.
+	APIAllow []netip.Prefix
+	// APISecret is the bearer secret of the HTTP API.
+	APISecret string
+	// GeneratedSecret reports that APISecret was generated (dev mode); the
+	// caller prints it once, since nobody else knows it.
+	GeneratedSecret bool
+	// TokenSecret signs join tokens; "" lets the caller choose (e.g. random per process).
+	TokenSecret string
+	// TokenTTL is the lifetime of a join token.
+	TokenTTL time.Duration
+
+	// TLSCert and TLSKey are PEM files; both empty means "generate a self-signed certificate".
+	TLSCert string
+	TLSKey  string
+
+	// ListenIP is where media sockets bind.
+	ListenIP netip.Addr
+	// PublicIP is the address clients are told (roomURI host).
+	PublicIP netip.Addr
+	// PublicIPDetected reports that PublicIP was auto-detected from the host's
+	// interfaces, worth logging because it may be the wrong one behind NAT.
+	PublicIPDetected bool
+	// PublicIPv6 is the IPv6 address clients are told; invalid (zero) if unset.
+	PublicIPv6 netip.Addr
+	// CallingHostname is the host (optionally host:port) of the clients'
+	// signaling URL; defaults to PublicIP.
+	CallingHostname string
+
+	// PortStart is the first UDP media port; call N owns PortStart+2N and PortStart+2N+1.
+	PortStart int
+	// MaxCalls is the number of concurrent calls (and port pairs).
+	MaxCalls int
+	// MaxParticipants is the per-call participant limit.
+	MaxParticipants int
+
+	// EmptyTimeout ends a call nobody joined.
+	EmptyTimeout time.Duration
+	// LeaveGrace ends a call this long after the last participant left.
+	LeaveGrace time.Duration
+	// MaxCallDuration ends any call after this long.
+	MaxCallDuration time.Duration
+
+	// Cluster is the "cluster" field of the start-call answer.
+	Cluster string
+	// NodeID is the start-call "pid": 1–16 hex digits, random 4 if not configured.
+	NodeID string
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is json or console.
+	LogFormat string
+}
+
+// MediaPortRange returns the first and last UDP media port (inclusive): two
+// ports per call, so 50 calls from 16384 give 16384–16483.
+func (c *Config) MediaPortRange() (first, last int) {
+	return c.PortStart, c.PortStart + 2*c.MaxCalls - 1
+}
+
+// SignalingURL is the WebSocket URL clients use:
+// wss://<calling-hostname or public-ip>:<tcp-listen port>/v1/rtc. A calling
+// hostname that carries its own port (a load balancer or port forward in
+// front of the server) keeps that port.
+func (c *Config) SignalingURL() string {
+	return "wss://" + c.signalingHostPort() + "/v1/rtc"
+}
+
+func (c *Config) signalingHostPort() string {
+	if h, p, err := net.SplitHostPort(c.CallingHostname); err == nil && h != "" {
+		return net.JoinHostPort(h, p)
+	}
+	host := c.CallingHostname
+	if host == "" && c.PublicIP.IsValid() {
+		host = c.PublicIP.String()
+	}
+	return net.JoinHostPort(host, portOf(c.TCPListen))
+}
+
+// APIURL is the URL local tools (test-calling) use to reach the HTTP API:
+// https://<api-listen host, or 127.0.0.1 when it listens on all addresses>:<port>.
+func (c *Config) APIURL() string {
+	host, port, err := net.SplitHostPort(c.APIListen)
+	if err != nil {
+		return "https://" + c.APIListen
+	}
+	if a, err := netip.ParseAddr(host); host == "" || (err == nil && a.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+// AllowsAPI reports whether a request from addr may use the HTTP API.
+// IPv4-mapped IPv6 addresses (from dual-stack listeners) match IPv4 prefixes.
+func (c *Config) AllowsAPI(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range c.APIAllow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// portOf returns the port of a host:port address, "" if it has none.
+func portOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return port
+}

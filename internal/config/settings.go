@@ -1,0 +1,128 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// setting is one row of the settings table. The flag is --name, the
+// environment variable envName(name) and the YAML key name.
+type setting struct {
+	name string
+	// arg names the value in Usage ("ADDR", "N", …); "" for booleans.
+	arg string
+	// def is the default; devDef, if not "", replaces it when dev is on.
+	def    string
+	devDef string
+	help   string
+	// set parses a raw value (from any source) into the Config field.
+	set func(c *Config, raw string) error
+	// list settings also accept a YAML sequence (joined with commas).
+	list bool
+	// noFile marks --config: a file cannot name the file it is read from.
+	noFile bool
+}
+
+// envPrefix prefixes every environment variable.
+const envPrefix = "ORVILLE_"
+
+// envName maps a flag name to its environment variable: max-calls → ORVILLE_MAX_CALLS.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagEnv names a setting the way validation errors do: "--max-calls (ORVILLE_MAX_CALLS)".
+func flagEnv(name string) string {
+	return "--" + name + " (" + envName(name) + ")"
+}
+
+const (
+	nameDev    = "dev"
+	nameConfig = "config"
+)
+
+// settings is the single table of every server setting, in Usage order.
+// Defaults follow the reference deployment (see DESIGN.md "Facts").
+func settings() []setting {
+	return []setting{
+		{name: nameDev, def: "false",
+			help: "local setup without root or files: loopback, unprivileged ports, console logs, generated API secret, self-signed certificate",
+			set:  boolField(func(c *Config) *bool { return &c.Dev })},
+		{name: nameConfig, arg: "FILE", noFile: true,
+			help: "YAML file with settings (keys are the flag names; unknown keys are an error)",
+			set:  stringField(func(c *Config) *string { return &c.ConfigFile })},
+
+		{name: "api-listen", arg: "ADDR", def: ":444", devDef: "127.0.0.1:8444",
+			help: "TCP address of the HTTPS API for the messaging server",
+			set:  addrField(func(c *Config) *string { return &c.APIListen })},
+		{name: "tcp-listen", arg: "ADDR", def: ":443", devDef: "127.0.0.1:8443",
+			help: "TCP address for clients: WebSocket signaling, ICE-TCP and TURN",
+			set:  addrField(func(c *Config) *string { return &c.TCPListen })},
+		{name: "api-allow", arg: "CIDRS", def: "127.0.0.1/32,::1/128", list: true,
+			help: "comma-separated networks allowed to use the API (a bare IP is a single host)",
+			set:  prefixListField(func(c *Config) *[]netip.Prefix { return &c.APIAllow })},
+		{name: "api-secret", arg: "SECRET",
+			help: "bearer secret the messaging server sends to the API, at least 16 characters (generated with --dev)",
+			set:  stringField(func(c *Config) *string { return &c.APISecret })},
+		{name: "token-secret", arg: "SECRET",
+			help: "key signing client join tokens (optional)",
+			set:  stringField(func(c *Config) *string { return &c.TokenSecret })},
+		{name: "token-ttl", arg: "DURATION", def: "10m",
+			help: "lifetime of a join token",
+			set:  durationField(func(c *Config) *time.Duration { return &c.TokenTTL })},
+		{name: "tls-cert", arg: "FILE",
+			help: "PEM certificate (chain) for TLS; with --tls-key; neither means self-signed",
+			set:  stringField(func(c *Config) *string { return &c.TLSCert })},
+		{name: "tls-key", arg: "FILE",
+			help: "PEM private key for --tls-cert",
+			set:  stringField(func(c *Config) *string { return &c.TLSKey })},
+
+		{name: "listen-ip", arg: "IP", def: "0.0.0.0", devDef: "127.0.0.1",
+			help: "IP address the UDP media sockets bind to",
+			set:  ipField(func(c *Config) *netip.Addr { return &c.ListenIP })},
+		{name: "public-ip", arg: "IP", devDef: "127.0.0.1",
+			help: "IP address clients are told (default: listen-ip if specific, else the host's first non-loopback IPv4 address)",
+			set:  ipField(func(c *Config) *netip.Addr { return &c.PublicIP })},
+		{name: "public-ipv6", arg: "IP",
+			help: "IPv6 address clients are also told (roomURI_ipv6); empty for none",
+			set:  ipField(func(c *Config) *netip.Addr { return &c.PublicIPv6 })},
+		{name: "calling-hostname", arg: "HOST",
+			help: "host[:port] in the clients' signaling URL when it differs from public-ip (NAT, load balancer, proxy)",
+			set:  stringField(func(c *Config) *string { return &c.CallingHostname })},
+
+		{name: "port-start", arg: "PORT", def: "16384",
+			help: "first UDP media port; each call uses 2 ports, so the range is port-start … port-start+2*max-calls-1",
+			set:  intField(func(c *Config) *int { return &c.PortStart })},
+		{name: "max-calls", arg: "N", def: "50",
+			help: "maximum concurrent calls (one UDP port pair each)",
+			set:  intField(func(c *Config) *int { return &c.MaxCalls })},
+		{name: "max-participants", arg: "N", def: "50",
+			help: "maximum participants per call",
+			set:  intField(func(c *Config) *int { return &c.MaxParticipants })},
+
+		{name: "empty-timeout", arg: "DURATION", def: "1m",
+			help: "end a call nobody joined within this time",
+			set:  durationField(func(c *Config) *time.Duration { return &c.EmptyTimeout })},
+		{name: "leave-grace", arg: "DURATION", def: "10s",
+			help: "end a call this long after the last participant left",
+			set:  durationField(func(c *Config) *time.Duration { return &c.LeaveGrace })},
+		{name: "max-call-duration", arg: "DURATION", def: "6h",
+			help: "end any call after this long",
+			set:  durationField(func(c *Config) *time.Duration { return &c.MaxCallDuration })},
+
+		{name: "cluster", arg: "NAME", def: "enterprise",
+			help: `"cluster" field of the start-call answer`,
+			set:  stringField(func(c *Config) *string { return &c.Cluster })},
+		{name: "node-id", arg: "HEX",
+			help: `"pid" of the start-call answer, 1-16 hex digits (default: 4 random hex digits)`,
+			set:  stringField(func(c *Config) *string { return &c.NodeID })},
+
+		{name: "log-level", arg: "LEVEL", def: "info",
+			help: "log verbosity: debug, info, warn or error",
+			set:  enumField(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+		{name: "log-format", arg: "FORMAT", def: "json", devDef: "console",
+			help: "log format on stdout: json or console",
+			set:  enumField(func(c *Config) *string { return &c.LogFormat }, "json", "console")},
+	}
+}

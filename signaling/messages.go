@@ -1,0 +1,94 @@
+package signaling
+
+import (
+	"encoding/json"
+
+	"github.com/orville/orville/sfu"
+	"github.com/pion/webrtc/v4"
+)
+
+// Protocol version spoken on /v1/rtc (docs/signaling.md).
+const protocolVersion = 1
+
+// inMessage is any client message; which fields matter depends on Type.
+type inMessage struct {
+	Type      string                   `json:"type"`
+	V         int                      `json:"v,omitempty"`
+	Token     string                   `json:"token,omitempty"`
+	Transport string                   `json:"transport,omitempty"`
+	SDP       string                   `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	TrackID   string                   `json:"trackId,omitempty"`
+	Muted     *bool                    `json:"muted,omitempty"`
+	ID        json.RawMessage          `json:"id,omitempty"`
+}
+
+// Server messages.
+type (
+	joinedMsg struct {
+		Type          string                `json:"type"`
+		V             int                   `json:"v"`
+		CallID        string                `json:"callId"`
+		ParticipantID string                `json:"participantId"`
+		Participants  []sfu.ParticipantInfo `json:"participants"`
+		ICEServers    []ICEServer           `json:"iceServers"`
+	}
+	sdpMsg struct {
+		Type      string `json:"type"`
+		Transport string `json:"transport"`
+		SDP       string `json:"sdp"`
+	}
+	participantMsg struct {
+		Type        string              `json:"type"`
+		Participant sfu.ParticipantInfo `json:"participant"`
+	}
+	participantLeftMsg struct {
+		Type          string `json:"type"`
+		ParticipantID string `json:"participantId"`
+	}
+	trackMsg struct {
+		Type          string        `json:"type"`
+		ParticipantID string        `json:"participantId"`
+		Track         sfu.TrackInfo `json:"track"`
+	}
+	trackGoneMsg struct {
+		Type          string `json:"type"`
+		ParticipantID string `json:"participantId"`
+		TrackID       string `json:"trackId"`
+	}
+	muteMsg struct {
+		Type          string `json:"type"`
+		ParticipantID string `json:"participantId"`
+		TrackID       string `json:"trackId"`
+		Muted         bool   `json:"muted"`
+	}
+	errorMsg struct {
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	endedMsg struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	}
+	pongMsg struct {
+		Type string          `json:"type"`
+		ID   json.RawMessage `json:"id,omitempty"`
+	}
+)
+
+// Protocol error codes (docs/signaling.md).
+const (
+	codeBadMessage   = "bad_message"
+	codeUnknownType  = "unknown_type"
+	codeVersion      = "unsupported_version"
+	codeNotJoined    = "not_joined"
+	codeAlreadyIn    = "already_joined"
+	codeInvalidToken = "invalid_token"
+	codeCallNotFound = "call_not_found"
+	codeCallFull     = "call_full"
+	codeForbidden    = "forbidden"
+	codeInvalidSDP   = "invalid_sdp"
+	codeRateLimited  = "rate_limited"
+	codeInternal     = "internal"
+)

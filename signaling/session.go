@@ -1,0 +1,250 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/orville/orville/roommgr"
+	"github.com/orville/orville/sfu"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Limits of the client channel (docs/signaling.md).
+const (
+	maxMessageBytes  = 256 << 10
+	joinTimeout      = 10 * time.Second
+	pingInterval     = 15 * time.Second
+	pongTimeout      = 30 * time.Second
+	writeTimeout     = 10 * time.Second
+	outboxSize       = 256 // messages queued to one client before it is dropped as too slow
+	maxInvalid       = 10
+	messagesPerSec   = 50
+	messageBurst     = 100
+	handshakeTimeout = 10 * time.Second
+)
+
+// session is one client's WebSocket: one reader (this goroutine), one writer.
+type session struct {
+	s    *Server
+	conn *websocket.Conn
+	log  *zap.Logger
+
+	outbox chan any
+	// pending holds SFU events that arrive before `joined` is queued, so the
+	// client always sees `joined` first.
+	mu      sync.Mutex
+	joined  bool
+	pending []any
+	closing bool
+
+	room    *roommgr.Room
+	part    *sfu.Participant
+	claims  *Claims
+	invalid int
+	limiter *rate.Limiter
+
+	done     chan struct{} // closed when the session must stop
+	doneOnce sync.Once
+	closeMsg []byte // close frame the writer sends last
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   4096, WriteBufferSize: 4096,
+		// Clients are browsers on any origin (the web client may be hosted by
+		// the messaging platform); the join token, not the origin, authorizes.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader already answered with an HTTP error
+	}
+	ss := &session{s: s, conn: conn, outbox: make(chan any, outboxSize),
+		log:     s.log.With(zap.String("remote", r.RemoteAddr)),
+		limiter: rate.NewLimiter(messagesPerSec, messageBurst), done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go ss.writeLoop()
+	ss.readLoop()
+}
+
+func (ss *session) readLoop() {
+	defer ss.finish()
+	ss.conn.SetReadLimit(maxMessageBytes)
+	_ = ss.conn.SetReadDeadline(time.Now().Add(joinTimeout))
+	ss.conn.SetPongHandler(func(string) error {
+		return ss.conn.SetReadDeadline(time.Now().Add(pongTimeout))
+	})
+	for {
+		_, data, err := ss.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				ss.fail(websocket.CloseMessageTooBig, codeBadMessage, "message exceeds 256 KiB")
+			} else if ss.part == nil && !ss.isDone() {
+				ss.log.Debug("socket closed before join", zap.Error(err))
+			}
+			return
+		}
+		if !ss.limiter.Allow() {
+			ss.refuse(codeRateLimited, "more than 50 messages per second")
+			continue
+		}
+		var m inMessage
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			ss.refuse(codeBadMessage, "expected a JSON object with a \"type\"")
+			continue
+		}
+		if stop := ss.handle(&m); stop {
+			return
+		}
+	}
+}
+
+// refuse answers one bad message; too many close the socket (1008).
+func (ss *session) refuse(code, msg string) {
+	ss.send(errorMsg{Type: "error", Code: code, Message: msg})
+	ss.invalid++
+	if ss.invalid >= maxInvalid {
+		ss.fail(websocket.ClosePolicyViolation, code, "too many invalid messages")
+	}
+}
+
+// fail sends an error, then closes the socket with code.
+func (ss *session) fail(code int, errCode, msg string) {
+	ss.send(errorMsg{Type: "error", Code: errCode, Message: msg})
+	ss.closeWith(code, msg)
+}
+
+// send queues a message for the writer. A client too slow to take 256 queued
+// messages is disconnected rather than allowed to grow server memory.
+func (ss *session) send(m any) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.sendLocked(m)
+}
+
+func (ss *session) sendLocked(m any) {
+	if ss.closing {
+		return
+	}
+	select {
+	case ss.outbox <- m:
+	default:
+		ss.log.Warn("client too slow to read signaling messages; disconnecting")
+		ss.closing = true
+		ss.closeMsg = websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "signaling backlog")
+		ss.stop()
+	}
+}
+
+// event queues an SFU event, holding it until `joined` has been queued.
+func (ss *session) event(m any) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.joined {
+		ss.pending = append(ss.pending, m)
+		return
+	}
+	ss.sendLocked(m)
+}
+
+// closeWith queues a close frame after what is already queued.
+func (ss *session) closeWith(code int, reason string) {
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.closing = true
+		ss.closeMsg = websocket.FormatCloseMessage(code, reason)
+		select {
+		case ss.outbox <- nil: // marker: flush, then close
+		default:
+			ss.stop()
+		}
+	}
+	ss.mu.Unlock()
+}
+
+func (ss *session) stop() { ss.doneOnce.Do(func() { close(ss.done) }) }
+
+func (ss *session) isDone() bool {
+	select {
+	case <-ss.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (ss *session) writeLoop() {
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	defer func() { _ = ss.conn.Close() }() // unblocks the reader
+	for {
+		select {
+		case m := <-ss.outbox:
+			_ = ss.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if m == nil { // close marker
+				ss.mu.Lock()
+				msg := ss.closeMsg
+				ss.mu.Unlock()
+				_ = ss.conn.WriteMessage(websocket.CloseMessage, msg)
+				ss.stop()
+				return
+			}
+			if err := ss.conn.WriteJSON(m); err != nil {
+				ss.stop()
+				return
+			}
+		case <-ping.C:
+			if err := ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				ss.stop()
+				return
+			}
+		case <-ss.done:
+			ss.mu.Lock()
+			msg := ss.closeMsg
+			ss.mu.Unlock()
+			if msg != nil {
+				_ = ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
+			return
+		}
+	}
+}
+
+// finish runs when the reader ends: leave the call, stop the writer.
+func (ss *session) finish() {
+	if ss.part != nil {
+		ss.part.Close()
+	}
+	ss.closeWith(websocket.CloseNormalClosure, "")
+	// Give the writer a moment to flush the close frame; then force it.
+	select {
+	case <-ss.done:
+	case <-time.After(time.Second):
+		ss.stop()
+	}
+	_ = ss.conn.Close()
+	ss.s.mu.Lock()
+	delete(ss.s.sessions, ss)
+	ss.s.mu.Unlock()
+	ss.s.wg.Done()
+}
+
+// shutdown is the server closing: tell the client, then close.
+func (ss *session) shutdown() {
+	ss.send(endedMsg{Type: "ended", Reason: "server_shutdown"})
+	ss.closeWith(websocket.CloseGoingAway, "server shutdown")
+}
