@@ -102,4 +102,3 @@ func (ts *testServer) join(t *testing.T, call, id string) *client.Client {
 	}
 	return c
 }
-
