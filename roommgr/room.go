@@ -16,6 +16,10 @@ var ErrFull = errors.New("call is full")
 // ErrEnded is returned when joining a call that has ended.
 var ErrEnded = errors.New("call has ended")
 
+// ErrRemoved is returned when a participant the API removed tries to rejoin
+// before the messaging server invites it again.
+var ErrRemoved = errors.New("participant was removed from the call")
+
 // Room is one call: its port pair, its limits and its life cycle.
 type Room struct {
 	ID              string
@@ -34,6 +38,7 @@ type Room struct {
 	maxTimer  *time.Timer
 	ended     bool
 	endReason string
+	removed   map[string]bool // removed by the API, until invited again
 	done      chan struct{}
 }
 
@@ -70,6 +75,9 @@ func (r *Room) Join(id string, h sfu.Handler) (*sfu.Participant, error) {
 	if r.ended {
 		return nil, ErrEnded
 	}
+	if r.removed[id] {
+		return nil, ErrRemoved
+	}
 	if r.call.Participant(id) == nil && r.call.Count() >= r.MaxParticipants {
 		return nil, fmt.Errorf("%w: %d participants is the limit", ErrFull, r.MaxParticipants)
 	}
@@ -87,8 +95,24 @@ func (r *Room) Join(id string, h sfu.Handler) (*sfu.Participant, error) {
 // Participants describes who is in the call.
 func (r *Room) Participants() []sfu.ParticipantInfo { return r.call.Participants() }
 
-// Remove ends one participant's session ("removed").
-func (r *Room) Remove(id string) bool { return r.call.Remove(id, "removed") }
+// Remove ends one participant's session ("removed") and refuses its tokens
+// until Readmit. It reports whether the participant was in the call.
+func (r *Room) Remove(id string) bool {
+	r.mu.Lock()
+	if r.removed == nil {
+		r.removed = map[string]bool{}
+	}
+	r.removed[id] = true
+	r.mu.Unlock()
+	return r.call.Remove(id, "removed")
+}
+
+// Readmit lets a removed participant join again (the API issued it a new token).
+func (r *Room) Readmit(id string) {
+	r.mu.Lock()
+	delete(r.removed, id)
+	r.mu.Unlock()
+}
 
 // HasParticipant reports whether id is in the call.
 func (r *Room) HasParticipant(id string) bool { return r.call.Participant(id) != nil }

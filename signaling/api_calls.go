@@ -225,6 +225,7 @@ func (s *Server) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	publish := req.Publish == nil || *req.Publish
+	room.Readmit(req.ID) // a new invitation lifts an earlier removal
 	token, exp, err := s.tokens.issue(room.ID, req.ID, publish, time.Now())
 	if err != nil {
 		s.log.Error("issue join token", zap.String("call", room.ID), zap.Error(err))

@@ -117,6 +117,9 @@ func (ss *session) join(m *inMessage) bool {
 	case errors.Is(err, roommgr.ErrFull):
 		ss.fail(websocket.ClosePolicyViolation, codeCallFull, err.Error())
 		return true
+	case errors.Is(err, roommgr.ErrRemoved):
+		ss.fail(websocket.ClosePolicyViolation, codeForbidden, err.Error())
+		return true
 	case errors.Is(err, roommgr.ErrEnded):
 		ss.fail(websocket.ClosePolicyViolation, codeCallNotFound, "the call has ended")
 		return true
