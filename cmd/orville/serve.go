@@ -17,6 +17,7 @@ import (
 	"github.com/orville/orville/internal/config"
 	"github.com/orville/orville/internal/logging"
 	"github.com/orville/orville/internal/tlsutil"
+	"github.com/orville/orville/metrics"
 	"github.com/orville/orville/roommgr"
 	"github.com/orville/orville/signaling"
 	"go.uber.org/zap"
@@ -57,19 +58,28 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 
+	mets, err := metrics.New(metrics.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer mets.Close()
 	rooms, err := roommgr.New(roommgr.Config{
 		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
-		MaxCallDuration: cfg.MaxCallDuration, Logger: log,
+		MaxCallDuration: cfg.MaxCallDuration, Logger: log, Observer: mets,
 	})
 	if err != nil {
 		return err
 	}
 	defer rooms.Close()
+	if err := mets.WatchRooms(rooms); err != nil {
+		return err
+	}
 	sig, err := signaling.New(signaling.Config{
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
+		Metrics: mets,
 	})
 	if err != nil {
 		return err
@@ -79,6 +89,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	apiMux := http.NewServeMux()
 	apiMux.Handle("/", sig.APIHandler())
 	apiMux.Handle("/v1/log-level", sig.Authorized(level))
+	// Prometheus scrapes with the API secret as its bearer token.
+	apiMux.Handle("GET /metrics", sig.Authorized(mets.Handler()))
 	apiSrv, err := listenTLS(cfg.APIListen, tlsConf, apiMux, log)
 	if err != nil {
 		return err
