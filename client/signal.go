@@ -285,6 +285,7 @@ func (c *Client) handle(m *message) {
 		}
 	case "participantJoined", "participantLeft", "trackPublished", "trackUnpublished", "mute":
 		c.updateParticipants(m)
+		c.notifyRoster(m) // E2EE key switches (e2ee.go)
 	case "error":
 		c.onServerError(&ServerError{Code: m.Code, Message: m.Message})
 	case "ended":
