@@ -15,6 +15,7 @@ require (
 	github.com/pion/webrtc/v4 v4.2.26
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	golang.org/x/image v0.47.0
 	golang.org/x/time v0.14.0
 	gopkg.in/yaml.v3 v3.0.1
 )

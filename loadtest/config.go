@@ -1,0 +1,134 @@
+// Package loadtest drives an Orville server the way a messaging server and
+// its users would: it starts calls through the HTTP API, issues join tokens
+// and joins synthetic clients (package client: Opus at 50 packets/s, VP8 at
+// about 1.5 Mb/s and 30 fps with a key frame every 3 s), lets media flow
+// for a fixed time and reports join time, loss, jitter, end-to-end latency,
+// packets forwarded and — when the server runs on this host — its CPU and
+// memory.
+package loadtest
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/orville/orville/client"
+	"go.uber.org/zap"
+)
+
+// Config describes one load test run.
+type Config struct {
+	// APIURL is the server's HTTP API, e.g. https://127.0.0.1:8444.
+	APIURL string
+	// APISecret is the API's bearer secret.
+	APISecret string
+	// Insecure accepts a self-signed certificate (API and WebSocket).
+	Insecure bool
+	// SignalingURL overrides the WebSocket URL the server advertises.
+	SignalingURL string
+
+	// Calls run at once, each with Participants participants, of whom the
+	// first AudioPublishers publish audio and the first VideoPublishers
+	// publish video (a participant can do both). Everybody subscribes to
+	// everybody else.
+	Calls, Participants, AudioPublishers, VideoPublishers int
+	// Duration is how long media flows once everybody has joined.
+	Duration time.Duration
+	// VideoBitrate of each video publisher (default client.DefaultVideoBitrate).
+	VideoBitrate int
+	// NewTransform, when set, gives each participant its frame transform
+	// (end-to-end encryption).
+	NewTransform func(callID, participantID string) client.FrameTransform
+
+	// ServerPID, when not 0, is the server's process id on this host: its
+	// CPU time and memory are read from /proc.
+	ServerPID int
+	// ProcRoot is where /proc is (tests point it elsewhere); default "/proc".
+	ProcRoot string
+
+	// Progress receives a progress bar (nil: none).
+	Progress io.Writer
+	// Logger receives the clients' logs (nil: none).
+	Logger *zap.Logger
+	// SampleInterval is how often the clients' statistics are read (default
+	// 500 ms); the report's timeline has one point per second.
+	SampleInterval time.Duration
+	// JoinTimeout bounds each participant's join (default 20 s).
+	JoinTimeout time.Duration
+}
+
+// ErrConfig is matched (errors.Is) by every error Run returns for an
+// invalid Config, before anything is sent to the server.
+var ErrConfig = errors.New("invalid load test configuration")
+
+type configError struct{ err error }
+
+func (e configError) Error() string        { return e.err.Error() }
+func (e configError) Is(target error) bool { return target == ErrConfig }
+
+// maxParticipantsTotal bounds one run: every participant is a pair of pion
+// peer connections in this process.
+const maxParticipantsTotal = 2500
+
+func (c *Config) validate() error {
+	if c.APIURL == "" {
+		return errors.New("loadtest: the API URL is required (--api)")
+	}
+	u, err := url.Parse(c.APIURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("loadtest: --api %q is not an http(s) URL", c.APIURL)
+	}
+	if c.APISecret == "" {
+		return errors.New("loadtest: no API secret: set ORVILLE_API_SECRET (or --api-secret)")
+	}
+	if c.Calls < 1 || c.Participants < 1 {
+		return errors.New("loadtest: --calls and --participants must be at least 1")
+	}
+	if c.Calls*c.Participants > maxParticipantsTotal {
+		return fmt.Errorf("loadtest: %d participants in all is more than %d", c.Calls*c.Participants, maxParticipantsTotal)
+	}
+	if c.AudioPublishers < 0 || c.AudioPublishers > c.Participants ||
+		c.VideoPublishers < 0 || c.VideoPublishers > c.Participants {
+		return fmt.Errorf("loadtest: publishers must be between 0 and --participants (%d)", c.Participants)
+	}
+	if c.AudioPublishers+c.VideoPublishers == 0 {
+		return errors.New("loadtest: nobody publishes: set --audio-publishers or --video-publishers")
+	}
+	if c.Duration <= 0 {
+		return errors.New("loadtest: --duration must be positive")
+	}
+	if c.ServerPID < 0 {
+		return errors.New("loadtest: --server-pid must be a process id")
+	}
+	if c.ProcRoot == "" {
+		c.ProcRoot = "/proc"
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.SampleInterval <= 0 {
+		c.SampleInterval = 500 * time.Millisecond
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = 20 * time.Second
+	}
+	if c.VideoBitrate == 0 {
+		c.VideoBitrate = client.DefaultVideoBitrate
+	}
+	return nil
+}
+
+// tlsConfig is shared by the API client and every WebSocket dial.
+func (c *Config) tlsConfig() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: c.Insecure} //nolint:gosec // the operator's explicit choice (--insecure)
+}
+
+func (c *Config) httpClient() *http.Client {
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: c.tlsConfig(), MaxIdleConnsPerHost: 16,
+	}}
+}

@@ -1,0 +1,209 @@
+package loadtest
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// Report is what a run measured. Every field is always present in the JSON;
+// Server is null without a server pid and Forwarded.ServerCounter is null
+// when /metrics could not be read.
+type Report struct {
+	Scenario  Scenario  `json:"scenario"`
+	StartedAt time.Time `json:"startedAt"`
+	// JoinPhaseSeconds is from the first start-call request until every
+	// participant had joined (or failed); MediaSeconds is the measured
+	// window after that.
+	JoinPhaseSeconds float64 `json:"joinPhaseSeconds"`
+	MediaSeconds     float64 `json:"mediaSeconds"`
+	Joined           int     `json:"participantsJoined"`
+	JoinFailures     int     `json:"joinFailures"`
+	// JoinTimeMs is per participant, from its call's start-call API request
+	// to the first media packet it received.
+	JoinTimeMs Dist            `json:"joinTimeMs"`
+	Loss       LossReport      `json:"loss"`
+	Jitter     JitterReport    `json:"jitterMs"`
+	LatencyMs  LatencyReport   `json:"latencyMs"`
+	Forwarded  ForwardedReport `json:"packetsForwarded"`
+	Server     *ServerReport   `json:"server"`
+	// Subscribers has one row per participant that received media.
+	Subscribers []SubscriberReport `json:"subscribers"`
+	// Timeline has one point per second of the run.
+	Timeline []Point `json:"timeline"`
+}
+
+// Scenario echoes the run's settings.
+type Scenario struct {
+	Calls           int     `json:"calls"`
+	Participants    int     `json:"participants"`
+	AudioPublishers int     `json:"audioPublishers"`
+	VideoPublishers int     `json:"videoPublishers"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	VideoBitrate    int     `json:"videoBitrate"`
+	E2EE            bool    `json:"e2ee"`
+}
+
+// Dist summarizes a distribution (nearest-rank percentiles).
+type Dist struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// LossReport: Total is over every received track; Subscribers is the
+// distribution of each subscriber's loss in percent (RFC 3550 A.3:
+// expected from the highest sequence number, minus received).
+type LossReport struct {
+	TotalPercent    float64 `json:"totalPercent"`
+	PacketsLost     uint64  `json:"packetsLost"`
+	PacketsExpected uint64  `json:"packetsExpected"`
+	Subscribers     Dist    `json:"perSubscriberPercent"`
+	Worst           string  `json:"worstSubscriber"`
+}
+
+// JitterReport is each subscriber's highest RFC 3550 §6.4.1 interarrival
+// jitter among its received tracks of a kind, in milliseconds.
+type JitterReport struct {
+	Audio   Dist    `json:"audio"`
+	Video   Dist    `json:"video"`
+	Worst   string  `json:"worstSubscriber"`
+	WorstMs float64 `json:"worstMs"`
+}
+
+// LatencyReport is end-to-end latency: the send time the publishing client
+// writes into each frame to the arrival of the frame's last packet at a
+// subscriber (same host, same clock). Percentiles come from the latest
+// frame of every received track at each sample; Max and Mean cover every
+// frame.
+type LatencyReport struct {
+	Samples int     `json:"samples"`
+	P50     float64 `json:"p50"`
+	P99     float64 `json:"p99"`
+	Max     float64 `json:"max"`
+	Mean    float64 `json:"mean"`
+}
+
+// ForwardedReport counts forwarded packets: what the clients received, and
+// the server's own counter (its /metrics) over the same run.
+type ForwardedReport struct {
+	ReceivedByClients uint64  `json:"receivedByClients"`
+	PerSecond         float64 `json:"receivedPerSecond"`
+	// MediaWindow is what was forwarded during the media window (server
+	// counter when readable, else the clients' count): the divisor of the
+	// server's CPU per packet.
+	MediaWindow   uint64  `json:"mediaWindow"`
+	ServerCounter *uint64 `json:"serverCounter"`
+	ServerError   string  `json:"serverCounterError"`
+}
+
+// ServerReport is the server process as /proc saw it.
+type ServerReport struct {
+	PID int `json:"pid"`
+	// CPUSeconds is user+system time over the whole run; MediaCPUSeconds
+	// over the media window only.
+	CPUSeconds      float64 `json:"cpuSeconds"`
+	MediaCPUSeconds float64 `json:"mediaCpuSeconds"`
+	// CPUPercent is MediaCPUSeconds per media second, in % of one core.
+	CPUPercent float64 `json:"cpuPercent"`
+	// CPUMicrosPerPacket is MediaCPUSeconds / Forwarded.MediaWindow.
+	CPUMicrosPerPacket float64 `json:"cpuMicrosPerPacket"`
+	// PeakRSSBytes is VmHWM at the end (the process's lifetime peak);
+	// MaxSampledRSSBytes the highest VmRSS seen during the run.
+	PeakRSSBytes       uint64 `json:"peakRssBytes"`
+	MaxSampledRSSBytes uint64 `json:"maxSampledRssBytes"`
+	StartRSSBytes      uint64 `json:"startRssBytes"`
+}
+
+// SubscriberReport is one participant's reception.
+type SubscriberReport struct {
+	Call          string  `json:"call"`
+	ID            string  `json:"id"`
+	JoinMs        float64 `json:"joinMs"`
+	Tracks        int     `json:"tracks"`
+	Packets       uint64  `json:"packets"`
+	LossPercent   float64 `json:"lossPercent"`
+	JitterAudioMs float64 `json:"jitterAudioMs"`
+	JitterVideoMs float64 `json:"jitterVideoMs"`
+	LatencyMeanMs float64 `json:"latencyMeanMs"`
+}
+
+// Point is one second of the run.
+type Point struct {
+	Seconds     float64 `json:"t"`
+	Joined      int     `json:"joined"`
+	RxMbps      float64 `json:"rxMbps"`
+	LossPercent float64 `json:"lossPercent"`
+	// ServerCPUPercent is in % of one core; -1 without a server pid.
+	ServerCPUPercent float64 `json:"serverCpuPercent"`
+	ServerRSSBytes   uint64  `json:"serverRssBytes"`
+}
+
+// percentile is the nearest-rank percentile of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func distOf(v []float64) Dist {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	d := Dist{N: len(s)}
+	if len(s) > 0 {
+		d.P50, d.P95, d.P99, d.Max = percentile(s, .50), percentile(s, .95), percentile(s, .99), s[len(s)-1]
+	}
+	return d
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// WriteText prints the report for a person.
+func (r *Report) WriteText(w io.Writer) {
+	s := r.Scenario
+	fmt.Fprintf(w, "orville loadtest: %d call(s) × %d participants (%d audio, %d video publishers%s), %.0fs of media\n",
+		s.Calls, s.Participants, s.AudioPublishers, s.VideoPublishers, map[bool]string{true: ", E2EE"}[s.E2EE], s.DurationSeconds)
+	fmt.Fprintf(w, "participants  %d joined, %d failed (join phase %.1fs)\n", r.Joined, r.JoinFailures, r.JoinPhaseSeconds)
+	j := r.JoinTimeMs
+	fmt.Fprintf(w, "join time     p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (start-call request → first media, n=%d)\n",
+		j.P50, j.P95, j.P99, j.Max, j.N)
+	l := r.Loss
+	fmt.Fprintf(w, "loss          %.3f%% (%d of %d packets); per subscriber p50 %.3f%%  p95 %.3f%%  worst %.3f%% (%s)\n",
+		l.TotalPercent, l.PacketsLost, l.PacketsExpected, l.Subscribers.P50, l.Subscribers.P95, l.Subscribers.Max, l.Worst)
+	ja, jv := r.Jitter.Audio, r.Jitter.Video
+	fmt.Fprintf(w, "jitter        audio p50 %.2f ms  p95 %.2f ms  max %.2f ms; video p50 %.2f ms  p95 %.2f ms  max %.2f ms; worst %s\n",
+		ja.P50, ja.P95, ja.Max, jv.P50, jv.P95, jv.Max, r.Jitter.Worst)
+	lt := r.LatencyMs
+	fmt.Fprintf(w, "latency       p50 %.2f ms  p99 %.2f ms  max %.2f ms  mean %.2f ms  (end to end, %d samples)\n",
+		lt.P50, lt.P99, lt.Max, lt.Mean, lt.Samples)
+	f := r.Forwarded
+	server := "server counter unavailable: " + f.ServerError
+	if f.ServerCounter != nil {
+		server = fmt.Sprintf("server counter %d", *f.ServerCounter)
+	}
+	fmt.Fprintf(w, "forwarded     %d packets received by clients (%.0f/s); %s; %d in the media window\n",
+		f.ReceivedByClients, f.PerSecond, server, f.MediaWindow)
+	if sv := r.Server; sv != nil {
+		fmt.Fprintf(w, "server        pid %d: CPU %.2f s (media window %.2f s = %.1f%% of a core), %.2f µs per forwarded packet; peak RSS %.1f MB (VmHWM), max sampled %.1f MB, at start %.1f MB\n",
+			sv.PID, sv.CPUSeconds, sv.MediaCPUSeconds, sv.CPUPercent, sv.CPUMicrosPerPacket,
+			mb(sv.PeakRSSBytes), mb(sv.MaxSampledRSSBytes), mb(sv.StartRSSBytes))
+	} else {
+		fmt.Fprintln(w, "server        not measured (--server-pid with the server on this host)")
+	}
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// sortSubscribers orders rows by call, then id.
+func sortSubscribers(rows []SubscriberReport) {
+	slices.SortFunc(rows, func(a, b SubscriberReport) int {
+		return cmp.Or(cmp.Compare(a.Call, b.Call), cmp.Compare(a.ID, b.ID))
+	})
+}

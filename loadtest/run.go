@@ -1,0 +1,242 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orville/orville/client"
+)
+
+// participant is one synthetic client of the run.
+type participant struct {
+	call, id     string
+	callStart    time.Time // the start-call request for its call
+	audio, video bool
+	c            *client.Client
+	err          error
+}
+
+// runner holds one run's state.
+type runner struct {
+	cfg  Config
+	hc   *http.Client
+	api  *client.APIClient
+	prog *progress
+
+	mu     sync.Mutex
+	parts  []*participant
+	joined int
+	calls  []string
+}
+
+// Run performs one load test and returns its report. It stops early, with
+// what was measured so far, when ctx ends during the media phase.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, configError{err}
+	}
+	r := &runner{cfg: cfg, hc: cfg.httpClient()}
+	defer r.hc.CloseIdleConnections()
+	r.api = &client.APIClient{BaseURL: strings.TrimRight(cfg.APIURL, "/"), Secret: cfg.APISecret, HTTPClient: r.hc}
+	r.prog = newProgress(cfg.Progress, cfg.Calls*cfg.Participants, cfg.Duration)
+	defer r.prog.finish()
+
+	rep := &Report{StartedAt: time.Now(), Scenario: Scenario{
+		Calls: cfg.Calls, Participants: cfg.Participants, AudioPublishers: cfg.AudioPublishers,
+		VideoPublishers: cfg.VideoPublishers, DurationSeconds: cfg.Duration.Seconds(),
+		VideoBitrate: cfg.VideoBitrate, E2EE: cfg.NewTransform != nil,
+	}}
+	smp := newSampler(r, rep.StartedAt)
+	if err := smp.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.cleanup()
+
+	// Join phase: every call at once, and in each call every participant at
+	// once, as when a messaging server rings a group.
+	var wg sync.WaitGroup
+	for i := range cfg.Calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.startCall(ctx, i)
+		}()
+	}
+	stopSampling := smp.loop(ctx)
+	wg.Wait()
+	// The media window opens when every participant receives every
+	// publisher it should (or after JoinTimeout): DTLS handshakes and
+	// renegotiations belong to the join, not to the forwarding cost.
+	r.waitForMedia(ctx)
+	rep.JoinPhaseSeconds = time.Since(rep.StartedAt).Seconds()
+	var failures []string
+	for _, p := range r.parts {
+		if p.err != nil {
+			failures = append(failures, fmt.Sprintf("%s: %v", p.id, p.err))
+		}
+	}
+	rep.Joined, rep.JoinFailures = len(r.parts)-len(failures), len(failures)
+	if rep.Joined == 0 {
+		stopSampling()
+		if len(failures) == 0 {
+			return nil, errors.New("loadtest: no participant joined")
+		}
+		return nil, fmt.Errorf("loadtest: no participant joined; first error: %s", failures[0])
+	}
+
+	// Media phase.
+	smp.markMediaStart(ctx)
+	r.prog.mediaStarted()
+	select {
+	case <-time.After(cfg.Duration):
+	case <-ctx.Done():
+	}
+	stopSampling()
+	smp.finish(context.WithoutCancel(ctx), rep)
+	return rep, nil
+}
+
+// startCall creates call i and joins its participants concurrently.
+func (r *runner) startCall(ctx context.Context, i int) {
+	start := time.Now()
+	sc, err := r.api.CreateCall(ctx, &client.CreateCallOptions{MaxParticipants: r.cfg.Participants})
+	var parts []*participant
+	for j := range r.cfg.Participants {
+		p := &participant{id: fmt.Sprintf("lt-%d-%d", i, j), callStart: start,
+			audio: j < r.cfg.AudioPublishers, video: j < r.cfg.VideoPublishers}
+		if err != nil {
+			p.err = fmt.Errorf("start call: %w", err)
+		} else {
+			p.call = sc.State.EventID
+		}
+		parts = append(parts, p)
+	}
+	r.mu.Lock()
+	r.parts = append(r.parts, parts...)
+	if err == nil {
+		r.calls = append(r.calls, sc.State.EventID)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.join(ctx, sc, p)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant) {
+	g, err := r.api.AddParticipant(ctx, p.call, p.id)
+	if err != nil {
+		p.err = fmt.Errorf("join token: %w", err)
+		return
+	}
+	url := g.SignalingURL
+	if r.cfg.SignalingURL != "" {
+		url = r.cfg.SignalingURL
+	} else if url == "" {
+		url = sc.SignalingURL
+	}
+	ccfg := client.Config{SignalingURL: url, Token: g.Token, TLSConfig: r.cfg.tlsConfig(),
+		ParticipantID: p.id, PublishAudio: p.audio, PublishVideo: p.video,
+		VideoBitrate: r.cfg.VideoBitrate, Logger: r.cfg.Logger, JoinTimeout: r.cfg.JoinTimeout}
+	if r.cfg.NewTransform != nil {
+		ccfg.Transform = r.cfg.NewTransform(p.call, p.id)
+	}
+	c, err := client.Join(ctx, ccfg)
+	if err != nil {
+		p.err = err
+		return
+	}
+	r.mu.Lock()
+	p.c = c
+	r.joined++
+	r.mu.Unlock()
+	r.prog.joined()
+}
+
+// clients returns the joined participants.
+func (r *runner) clients() []*participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*participant, 0, r.joined)
+	for _, p := range r.parts {
+		if p.c != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// cleanup leaves and ends every call, whatever happened.
+func (r *runner) cleanup() {
+	var wg sync.WaitGroup
+	for _, p := range r.clients() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.c.Close()
+		}()
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	calls := append([]string(nil), r.calls...)
+	r.mu.Unlock()
+	for _, id := range calls {
+		_ = r.api.EndCall(ctx, id) // a call already ended by its last leave answers 404: fine
+	}
+}
+
+// waitForMedia waits until every joined participant receives a track from
+// every other joined publisher of its call, at most JoinTimeout.
+func (r *runner) waitForMedia(ctx context.Context) {
+	parts := r.clients()
+	want := map[*participant]int{}
+	for _, p := range parts {
+		for _, q := range parts {
+			if q != p && q.call == p.call {
+				want[p] += btoi(q.audio) + btoi(q.video)
+			}
+		}
+	}
+	deadline := time.Now().Add(r.cfg.JoinTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		ready := true
+		for _, p := range parts {
+			n := 0
+			for _, rt := range p.c.Stats().Received {
+				if rt.Packets > 0 {
+					n++
+				}
+			}
+			if n < want[p] {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
