@@ -7,10 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/orville/orville/internal/pionlog"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
@@ -80,7 +80,7 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool) (*webrtc.API,
 
 	se := webrtc.SettingEngine{}
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
-	se.LoggerFactory = pionLoggerFactory{log: log.Named("pion")}
+	se.LoggerFactory = pionlog.Factory{Log: log.Named("pion")}
 	// The server's candidates are IP addresses (ICE-lite host candidates),
 	// so mDNS (.local) resolution is never needed; off, it saves a multicast
 	// socket per peer connection, which matters for the load tester.
@@ -136,28 +136,6 @@ func (s *sendCounter) BindLocalStream(info *interceptor.StreamInfo, w intercepto
 		return w.Write(h, payload, a)
 	})
 }
-
-// pionLoggerFactory sends pion's logs to zap. pion's Info is chatty
-// (every candidate, every state change), so it becomes zap Debug; Trace is
-// dropped.
-type pionLoggerFactory struct{ log *zap.Logger }
-
-func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{s: f.log.With(zap.String("scope", scope)).Sugar()}
-}
-
-type pionLogger struct{ s *zap.SugaredLogger }
-
-func (l pionLogger) Trace(string)              {}
-func (l pionLogger) Tracef(string, ...any)     {}
-func (l pionLogger) Debug(msg string)          { l.s.Debug(msg) }
-func (l pionLogger) Debugf(f string, a ...any) { l.s.Debugf(f, a...) }
-func (l pionLogger) Info(msg string)           { l.s.Debug(msg) }
-func (l pionLogger) Infof(f string, a ...any)  { l.s.Debugf(f, a...) }
-func (l pionLogger) Warn(msg string)           { l.s.Warn(msg) }
-func (l pionLogger) Warnf(f string, a ...any)  { l.s.Warnf(f, a...) }
-func (l pionLogger) Error(msg string)          { l.s.Error(msg) }
-func (l pionLogger) Errorf(f string, a ...any) { l.s.Errorf(f, a...) }
 
 // isLoopbackURL reports whether a signaling URL names a loopback host.
 func isLoopbackURL(raw string) bool {

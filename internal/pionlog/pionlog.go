@@ -1,0 +1,31 @@
+// Package pionlog routes pion's logs (ICE, DTLS, TURN, …) into zap. pion's
+// Info level narrates every candidate, state change and TURN request, so it
+// becomes zap Debug; Trace is dropped; Warn and Error keep their level.
+package pionlog
+
+import (
+	"github.com/pion/logging"
+	"go.uber.org/zap"
+)
+
+// Factory is a pion logging.LoggerFactory writing to a zap logger, with the
+// pion scope as a field.
+type Factory struct{ Log *zap.Logger }
+
+// NewLogger implements logging.LoggerFactory.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return leveled{f.Log.With(zap.String("scope", scope)).Sugar()}
+}
+
+type leveled struct{ s *zap.SugaredLogger }
+
+func (l leveled) Trace(string)              {}
+func (l leveled) Tracef(string, ...any)     {}
+func (l leveled) Debug(msg string)          { l.s.Debug(msg) }
+func (l leveled) Debugf(f string, a ...any) { l.s.Debugf(f, a...) }
+func (l leveled) Info(msg string)           { l.s.Debug(msg) }
+func (l leveled) Infof(f string, a ...any)  { l.s.Debugf(f, a...) }
+func (l leveled) Warn(msg string)           { l.s.Warn(msg) }
+func (l leveled) Warnf(f string, a ...any)  { l.s.Warnf(f, a...) }
+func (l leveled) Error(msg string)          { l.s.Error(msg) }
+func (l leveled) Errorf(f string, a ...any) { l.s.Errorf(f, a...) }

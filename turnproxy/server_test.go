@@ -1,0 +1,247 @@
+package turnproxy
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v5"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testSecret = []byte("turn-secret-for-tests-0123456789")
+
+// Test ports (the range 45000–45999): a call owns 45100/45101,
+// another 45102/45103; 45110 is some other service on the host.
+const (
+	callA, callB = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	portA, portB = 45100, 45102
+	portOther    = 45110
+	portMin      = 45100
+	portMax      = 45109
+)
+
+// natIP plays the advertised --public-ip that is not a local address
+// of the media sockets (a NAT address). It is a loopback address, so even a
+// broken rewrite could not send a packet off this host.
+var natIP = netip.MustParseAddr("127.0.0.77")
+
+type echo struct {
+	conn *net.UDPConn
+	got  chan []byte
+}
+
+// newEcho is a stand-in media socket on 127.0.0.1:port that answers every
+// packet with the same bytes.
+func newEcho(t *testing.T, port int) *echo {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echo{conn: c, got: make(chan []byte, 64)}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case e.got <- append([]byte(nil), buf[:n]...):
+			default:
+			}
+			_, _ = c.WriteToUDP(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return e
+}
+
+// newTestServer serves TURN on a loopback port; wrap, if given, wraps the
+// listener (TLS).
+func newTestServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l net.Listener = ln
+	for _, w := range wrap {
+		l = w(l)
+	}
+	s, err := New(Config{
+		Listener: l, Secret: testSecret, Logger: zap.NewNop(),
+		Call: func(id string) (int, bool) {
+			switch id {
+			case callA:
+				return portA, true
+			case callB:
+				return portB, true
+			}
+			return 0, false
+		},
+		PortMin: portMin, PortMax: portMax,
+		PublicIPs: []netip.Addr{natIP}, BindIP: netip.MustParseAddr("127.0.0.1"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, ln.Addr().String()
+}
+
+// dial allocates over TURN over TCP with the given credentials.
+func dial(t *testing.T, addr, user, pass string) (*turn.Client, net.PacketConn, error) {
+	t.Helper()
+	tc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := turn.NewClient(&turn.ClientConfig{
+		TURNServerAddr: addr, Conn: turn.NewSTUNConn(tc), Username: user, Password: pass,
+		LoggerFactory: logging.NewDefaultLoggerFactory(), RTO: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := cl.Allocate()
+	if err != nil {
+		cl.Close()
+		_ = tc.Close()
+		return nil, nil, err
+	}
+	t.Cleanup(func() { _ = relay.Close(); cl.Close(); _ = tc.Close() })
+	return cl, relay, nil
+}
+
+func TestRelaysOnlyToTheCallsMediaPorts(t *testing.T) {
+	s, addr := newTestServer(t)
+	pub, sub := newEcho(t, portA), newEcho(t, portA+1)
+	other, otherCall := newEcho(t, portOther), newEcho(t, portB)
+
+	user, pass := Credentials(testSecret, callA, "alice:1", time.Now().Add(time.Hour))
+	_, relay, err := dial(t, addr, user, pass)
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+
+	// To the advertised (NAT) address: rewritten to the bind address, and
+	// the answer is reported as coming from the advertised address.
+	for _, port := range []int{portA, portA + 1} {
+		to := &net.UDPAddr{IP: natIP.AsSlice(), Port: port}
+		msg := fmt.Appendf(nil, "media to %d", port)
+		if _, err := relay.WriteTo(msg, to); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		_ = relay.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, from, err := relay.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no echo from port %d: %v", port, err)
+		}
+		if !bytes.Equal(buf[:n], msg) || from.String() != to.String() {
+			t.Fatalf("echo %q from %s, want %q from %s", buf[:n], from, msg, to)
+		}
+	}
+	if len(pub.got) != 1 || len(sub.got) != 1 {
+		t.Fatalf("media sockets got %d and %d packets, want 1 each", len(pub.got), len(sub.got))
+	}
+
+	// Another port on an allowed address (TURN permissions are per IP):
+	// refused in WriteTo, nothing arrives.
+	before := s.Stats().Refused
+	for _, port := range []int{portOther, portB} {
+		_, _ = relay.WriteTo([]byte("not yours"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	}
+	// An address that is not this server's: the permission is refused.
+	_, err = relay.WriteTo([]byte("open relay?"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: portA})
+	if err == nil {
+		t.Error("relaying to a foreign address was not refused")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(other.got)+len(otherCall.got) != 0 {
+		t.Fatalf("relayed to a port that is not the call's: %d, %d packets", len(other.got), len(otherCall.got))
+	}
+	if got := s.Stats().Refused - before; got < 3 {
+		t.Fatalf("refused %d relay attempts, want 3", got)
+	}
+	if st := s.Stats(); st.Allocations != 1 || st.Relayed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRefusesBadCredentials(t *testing.T) {
+	s, addr := newTestServer(t)
+	exp := time.Now().Add(time.Hour)
+	user, pass := Credentials(testSecret, callA, "alice", exp)
+	expUser, expPass := Credentials(testSecret, callA, "alice", time.Now().Add(-time.Second))
+	goneUser, gonePass := Credentials(testSecret, "cccccccccccccccccccccccccccccccc", "alice", exp)
+	_, otherPass := Credentials([]byte("some-other-secret-0123456789"), callA, "alice", exp)
+	for _, c := range []struct{ name, user, pass string }{
+		{"wrong password", user, otherPass},
+		{"password of another user", user[:len(user)-1] + "x", pass},
+		{"expired", expUser, expPass},
+		{"call not running", goneUser, gonePass},
+		{"not a REST username", "alice", "whatever"},
+	} {
+		if _, _, err := dial(t, addr, c.user, c.pass); err == nil {
+			t.Errorf("%s: allocation succeeded", c.name)
+		}
+	}
+	if s.Stats().AuthFailed != 3 || s.Stats().Allocations != 0 { // the two bad passwords fail MESSAGE-INTEGRITY in pion
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}
+
+func TestEndCallAndQuota(t *testing.T) {
+	s, addr := newTestServer(t)
+	newEcho(t, portA)
+	user, pass := Credentials(testSecret, callA, "bob", time.Now().Add(time.Hour))
+	for range 8 {
+		if _, _, err := dial(t, addr, user, pass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := dial(t, addr, user, pass); err == nil {
+		t.Fatal("a ninth allocation for one participant was allowed")
+	}
+	s.EndCall(callA)
+	deadline := time.Now().Add(3 * time.Second)
+	for s.Stats().Allocations != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("allocations left after EndCall: %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUsernameRoundTrip(t *testing.T) {
+	exp := time.Unix(1900000000, 0)
+	user, pass := Credentials(testSecret, callA, "carol:phone", exp)
+	if user != "1900000000:"+callA+":carol:phone" {
+		t.Fatalf("username %q", user)
+	}
+	u, err := parseUsername(user)
+	if err != nil || u.callID != callA || u.participant != "carol:phone" || !u.expires.Equal(exp) {
+		t.Fatalf("%+v %v", u, err)
+	}
+	if len(pass) != 28 { // base64 of a 20-byte HMAC-SHA1
+		t.Fatalf("password %q", pass)
+	}
+	for _, bad := range []string{"", "x:y:z", "1900000000:" + callA, "-5:a:b", "1900000000::b"} {
+		if _, err := parseUsername(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
