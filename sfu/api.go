@@ -85,6 +85,9 @@ func newAPI(cfg *Config, mux ice.UDPMux, publish bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetLite(true)
 	se.SetICEUDPMux(mux)
+	if cfg.TCPMux != nil {
+		se.SetICETCPMux(cfg.TCPMux)
+	}
 	se.SetNetworkTypes(networkTypes(cfg))
 	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 2*cfg.ICEDisconnectedTimeout/5)
 	se.SetSRTPProtectionProfiles(
@@ -107,6 +110,16 @@ func newAPI(cfg *Config, mux ice.UDPMux, publish bool) (*webrtc.API, error) {
 }
 
 func networkTypes(cfg *Config) []webrtc.NetworkType {
+	out := udpNetworkTypes(cfg)
+	if cfg.TCPMux != nil {
+		// The TCP listener's own address decides which of these pion
+		// really advertises (it skips interfaces the listener is not on).
+		out = append(out, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	return out
+}
+
+func udpNetworkTypes(cfg *Config) []webrtc.NetworkType {
 	if cfg.ListenIP.To4() != nil {
 		return []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
 	}

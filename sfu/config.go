@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"go.uber.org/zap"
 )
 
@@ -25,6 +26,11 @@ type Config struct {
 	AdvertiseIPs []string
 	// Logger is required.
 	Logger *zap.Logger
+	// TCPMux, if set, adds an ICE-TCP passive candidate (RFC 6544) on the
+	// shared TCP listener to both transports. One mux serves every call: it
+	// hands each connection to the agent whose ICE ufrag its first binding
+	// request names, and ufrags are random per peer connection.
+	TCPMux ice.TCPMux
 
 	// QueueSize bounds each subscriber's send queue (packets). A subscriber whose
 	// queue is full loses packets instead of stalling the publisher.
