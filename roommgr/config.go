@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orville/orville/sfu"
+	"github.com/pion/ice/v4"
 	"go.uber.org/zap"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 	Tap      func(participant, trackID string, payload []byte)
 	// OnEnd, if set, runs after a call ended and its ports were returned.
 	OnEnd func(id, reason string)
+	// TCPMux, if set, is the ICE-TCP mux on the shared TCP listener, passed
+	// to every call (sfu.Config.TCPMux).
+	TCPMux ice.TCPMux
 }
 
 func (c *Config) validate() error {
