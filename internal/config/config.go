@@ -36,6 +36,9 @@ type Config struct {
 	TokenSecret string
 	// TokenTTL is the lifetime of a join token.
 	TokenTTL time.Duration
+	// TURNSecret keys the TURN REST credentials clients get with their join
+	// token; "" lets the caller derive one from APISecret.
+	TURNSecret string
 
 	// TLSCert and TLSKey are PEM files; both empty means "generate a self-signed certificate".
 	TLSCert string
