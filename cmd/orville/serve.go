@@ -63,11 +63,18 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		return err
 	}
 	defer mets.Close()
+	// --tcp-listen first: every call's ICE-TCP candidate is on it.
+	front, err := newTCPFront(cfg, tlsConf, log)
+	if err != nil {
+		return err
+	}
+	defer front.shutdown(context.Background())
 	rooms, err := roommgr.New(roommgr.Config{
 		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
 		MaxCallDuration: cfg.MaxCallDuration, Logger: log, Observer: mets,
+		TCPMux: front.iceMux, OnEnd: front.callEnded,
 	})
 	if err != nil {
 		return err
@@ -79,7 +86,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	sig, err := signaling.New(signaling.Config{
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
-		Metrics: mets,
+		Metrics: mets, ICEServers: front.iceServers, // TURN credentials come with each join token
 	})
 	if err != nil {
 		return err
@@ -95,8 +102,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	if err != nil {
 		return err
 	}
-	tcpSrv, err := listenTLS(cfg.TCPListen, tlsConf, sig.ClientHandler(), log)
-	if err != nil {
+	if err := front.serve(rooms, sig.ClientHandler()); err != nil {
 		_ = apiSrv.Close()
 		return err
 	}
@@ -118,7 +124,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	defer cancel()
 	_ = apiSrv.Shutdown(sctx)
 	sig.Close() // hijacked WebSockets are not covered by Shutdown
-	_ = tcpSrv.Shutdown(sctx)
+	front.shutdown(sctx)
 	return nil
 }
 
