@@ -30,9 +30,10 @@ type Client struct {
 	callID        string
 	participantID string
 
-	sent     *sendCounter
-	pub, sub *transport
-	local    []*localTrack // fixed after Join
+	sent       *sendCounter
+	turnDialer *turnDialer // TURN over TCP/TLS for both transports (fallback.go)
+	pub, sub   *transport
+	local      []*localTrack // fixed after Join
 
 	ctx        context.Context // cancelled when the client stops
 	cancel     context.CancelFunc
@@ -83,6 +84,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:          cfg,
 		log:          log,
 		sent:         newSendCounter(),
+		turnDialer:   newTURNDialer(cfg.TLSConfig),
 		out:          make(chan message, outQueueLen),
 		closing:      make(chan struct{}),
 		writeQuit:    make(chan struct{}),
@@ -133,7 +135,18 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 
 // setupPeers creates both peer connections and the local tracks.
 func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
-	api, err := newAPI(c.log, c.sent, isLoopbackURL(c.cfg.SignalingURL))
+	mode := udpAllowed
+	switch {
+	case c.cfg.ForceTCP:
+		mode = udpRefused
+	case c.cfg.SimulateUDPBlocked:
+		mode = udpDropped
+	}
+	n, err := newICENet(mode)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	api, err := newAPI(c.log, c.sent, isLoopbackURL(c.cfg.SignalingURL), n, c.turnDialer)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -144,6 +157,8 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 		c.pub.close()
 		return err
 	}
+	c.pub.gate.setSibling(c.sub.gate)
+	c.sub.gate.setSibling(c.pub.gate)
 	c.sub.pc.OnTrack(c.onTrack)
 	for _, kind := range []string{KindAudio, KindVideo} {
 		if (kind == KindAudio && !c.cfg.PublishAudio) || (kind == KindVideo && !c.cfg.PublishVideo) {
@@ -158,6 +173,20 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 		c.local = append(c.local, lt)
 	}
 	return nil
+}
+
+// fallbackDelay is how long a transport created now waits before it also
+// tries TCP: the rest of DefaultTCPFallbackDelay (or Config.TCPFallbackDelay)
+// counted from the start of Join; 0 with ForceTCP; negative (never) with
+// UDPOnly.
+func (c *Client) fallbackDelay() time.Duration {
+	switch {
+	case c.cfg.ForceTCP:
+		return 0
+	case c.cfg.UDPOnly:
+		return -1
+	}
+	return max(c.cfg.TCPFallbackDelay-time.Since(c.start), time.Nanosecond)
 }
 
 // publish sends the publish offer, waits for the answer and starts the media

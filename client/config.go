@@ -80,6 +80,20 @@ type Config struct {
 	// Transform, when set, encrypts sent frames and decrypts received ones.
 	Transform FrameTransform
 
+	// ForceTCP skips UDP: the client connects over ICE-TCP or the server's
+	// TURN over TLS/TCP from the start (the reference client's "force TCP").
+	ForceTCP bool
+	// UDPOnly never falls back to TCP (diagnostics: `test-calling` checks
+	// UDP and TCP separately).
+	UDPOnly bool
+	// TCPFallbackDelay is how long after the start of Join a transport that
+	// has not connected over UDP also tries TCP (default
+	// DefaultTCPFallbackDelay, 3 s).
+	TCPFallbackDelay time.Duration
+	// SimulateUDPBlocked drops every UDP datagram the client sends, as a
+	// firewall would (tests and demonstrations of the TCP fallback).
+	SimulateUDPBlocked bool
+
 	// Logger receives the client's logs (nil: no logs).
 	Logger *zap.Logger
 	// JoinTimeout bounds Join from the dial to the publish answer (default 10 s).
@@ -102,6 +116,15 @@ func (c *Config) validate() error {
 	}
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.TCPFallbackDelay == 0 {
+		c.TCPFallbackDelay = DefaultTCPFallbackDelay
+	}
+	if c.ForceTCP && c.UDPOnly {
+		return errors.New("client: ForceTCP and UDPOnly exclude each other")
+	}
+	if c.TCPFallbackDelay < 0 {
+		return fmt.Errorf("client: TCPFallbackDelay %v is negative", c.TCPFallbackDelay)
 	}
 
 	if c.SignalingURL == "" {

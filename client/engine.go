@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/orville/orville/internal/pionlog"
 	"github.com/pion/dtls/v3"
@@ -52,13 +53,20 @@ func vp8Codec() webrtc.RTPCodecParameters {
 	}
 }
 
+// relayAcceptanceMinWait: see newAPI.
+const relayAcceptanceMinWait = 500 * time.Millisecond
+
 // newAPI builds the pion API shared by a client's two peer connections: one
 // MediaEngine with Opus and VP8 only, the default interceptors (NACK
 // generator and responder, RTCP sender/receiver reports, stats, TWCC
 // feedback) plus TWCC sequence numbers on sent packets so the SFU can
 // estimate bandwidth, and AEAD_AES_128_GCM preferred for SRTP (RFC 7714: one
 // AES-GCM pass instead of AES-CM plus HMAC-SHA1, cheaper for the SFU).
-func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool) (*webrtc.API, error) {
+//
+// n is the network of the ICE agents (UDP allowed, refused or dropped) and
+// d opens TURN over TCP/TLS connections, gated by the 3-second rule
+// (fallback.go).
+func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d *turnDialer) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusCodec(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
@@ -89,6 +97,17 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool) (*webrtc.API,
 	// even on a host whose only interface is lo; elsewhere they cost one
 	// failing candidate pair.
 	se.SetIncludeLoopbackCandidate(true)
+	se.SetNet(n)
+	se.SetICEProxyDialer(d)
+	// pion gathers UDP only by default; TCP4/TCP6 let the agent pair active
+	// ICE-TCP candidates (RFC 6544) with the server's passive one.
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
+		webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	// pion waits 2 s from the agent's start before it nominates a relayed
+	// pair, so that direct ones can win. Relays start only with the TCP
+	// paths (3 s, or at once with ForceTCP), where ICE-TCP has had its
+	// chance within a round trip or two.
+	se.SetRelayAcceptanceMinWait(relayAcceptanceMinWait)
 	if loopbackOnly {
 		// A server on loopback is reached only through loopback: offering LAN
 		// addresses would only add pairs that send nowhere useful.

@@ -40,6 +40,9 @@ type TransportStats struct {
 	Pair *CandidatePair
 	// RTT is the latest STUN round-trip time on the selected pair.
 	RTT time.Duration
+	// Path is how the selected pair reaches the server: PathUDP, PathTCP
+	// (ICE-TCP), PathTURNTLS or PathTURNTCP; "" before ICE selects a pair.
+	Path string
 }
 
 // CandidatePair describes the selected ICE candidate pair.
@@ -172,6 +175,7 @@ func (t *transport) stats() TransportStats {
 			RemoteAddress:  fmt.Sprintf("%s:%d", remote.IP, remote.Port),
 			RelayProtocol:  local.RelayProtocol,
 		}
+		ts.Path = pathOf(ts.Pair)
 	}
 	return ts
 }

@@ -29,26 +29,39 @@ type transport struct {
 	connectedOnce  sync.Once
 	connected      chan struct{} // closed when the transport first connects
 	connectedAfter atomic.Int64  // nanoseconds from the dial start
+
+	// gate holds the TCP paths back until the fallback time (fallback.go).
+	gate *gate
 }
 
 func newTransport(c *Client, api *webrtc.API, name string, iceServers []webrtc.ICEServer) (*transport, error) {
+	log := c.log.With(zap.String("transport", name))
+	g := newGate(name, c.fallbackDelay(), log)
+	if c.cfg.UDPOnly {
+		iceServers = nil // TURN would be TCP too
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		ICEServers: iceServers,
+		ICEServers: c.turnDialer.iceServers(iceServers, name, g),
 		// One ICE/DTLS transport per peer connection (RFC 8843 BUNDLE),
 		// as the server expects one port per transport.
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	})
 	if err != nil {
+		g.close()
 		return nil, fmt.Errorf("client: %s peer connection: %w", name, err)
 	}
 	t := &transport{
 		name:      name,
 		c:         c,
 		pc:        pc,
-		log:       c.log.With(zap.String("transport", name)),
+		log:       log,
 		connected: make(chan struct{}),
+		gate:      g,
 	}
+	g.mu.Lock()
+	g.onOpen = t.addHeldCandidates
+	g.mu.Unlock()
 	pc.OnICECandidate(t.onLocalCandidate)
 	pc.OnConnectionStateChange(t.onState)
 	return t, nil
@@ -95,9 +108,11 @@ func (t *transport) markLocalSent() {
 // setRemote applies a remote description and then any remote candidates
 // that arrived before it.
 func (t *transport) setRemote(desc webrtc.SessionDescription) error {
+	desc.SDP = t.gate.stripTCPCandidates(desc.SDP)
 	if err := t.pc.SetRemoteDescription(desc); err != nil {
 		return fmt.Errorf("client: %s: set remote %s: %w", t.name, desc.Type, err)
 	}
+	t.addHeldCandidates() // in case the gate opened meanwhile
 	t.mu.Lock()
 	pending := t.pendingRemote
 	t.pendingRemote = nil
@@ -110,6 +125,9 @@ func (t *transport) setRemote(desc webrtc.SessionDescription) error {
 
 // onRemoteCandidate handles a `candidate` message from the server.
 func (t *transport) onRemoteCandidate(init webrtc.ICECandidateInit) {
+	if isTCPCandidate(init.Candidate) && t.gate.hold(init) {
+		return
+	}
 	t.mu.Lock()
 	if t.pc.RemoteDescription() == nil {
 		t.pendingRemote = append(t.pendingRemote, init)
@@ -118,6 +136,20 @@ func (t *transport) onRemoteCandidate(init webrtc.ICECandidateInit) {
 	}
 	t.mu.Unlock()
 	t.addCandidate(init)
+}
+
+// addHeldCandidates adds the server's ICE-TCP candidates once the gate is
+// open and a remote description is there to add them to.
+func (t *transport) addHeldCandidates() {
+	t.mu.Lock()
+	ready := t.pc.RemoteDescription() != nil
+	t.mu.Unlock()
+	if !ready {
+		return
+	}
+	for _, init := range t.gate.takeHeld() {
+		t.addCandidate(init)
+	}
 }
 
 func (t *transport) addCandidate(init webrtc.ICECandidateInit) {
@@ -133,6 +165,8 @@ func (t *transport) onState(s webrtc.PeerConnectionState) {
 		t.connectedOnce.Do(func() {
 			t.connectedAfter.Store(int64(max(time.Since(t.c.start), 1)))
 			close(t.connected)
+			// Outside pion's callback: stats read the ICE transport.
+			go t.raceWon()
 		})
 	case webrtc.PeerConnectionStateFailed:
 		// Failed is final in pion (no ICE restart in this protocol): without
@@ -141,8 +175,25 @@ func (t *transport) onState(s webrtc.PeerConnectionState) {
 	}
 }
 
+// raceWon ends the fallback race once the selected pair is known.
+func (t *transport) raceWon() {
+	for range 50 {
+		if p := t.stats().Pair; p != nil {
+			t.log.Debug("connected", zap.String("path", pathOf(p)))
+			t.gate.connected(pathOf(p))
+			return
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.c.closing:
+			return
+		}
+	}
+}
+
 // close tears the peer connection down and waits for pion's goroutines.
 func (t *transport) close() {
+	t.gate.close() // unblocks TURN dials waiting for the fallback time
 	if err := t.pc.GracefulClose(); err != nil {
 		t.log.Debug("close peer connection", zap.Error(err))
 	}
