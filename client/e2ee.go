@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash"
 	"slices"
@@ -305,9 +304,15 @@ func (e *E2EE) Encrypt(kind string, frame []byte) []byte {
 func (e *E2EE) Decrypt(kind string, frame []byte) ([]byte, error) {
 	codec := codecOfKind(kind)
 	out, err := e2ee.DecryptFrame(e.recv, codec, frame, nil)
-	var unknown e2ee.UnknownKeyError
-	if errors.As(err, &unknown) {
-		out, err = e.learnAndDecrypt(unknown.KID, codec, frame)
+	if err != nil {
+		for _, kid := range e.headerKIDs(codec, frame) {
+			if e.recv.HasKey(kid) {
+				continue
+			}
+			if out, err = e.learnAndDecrypt(kid, codec, frame); err == nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		e.failed.Add(1)
@@ -319,6 +324,24 @@ func (e *E2EE) Decrypt(kind string, frame []byte) ([]byte, error) {
 		e.cfg.OnVideoKeyFrame(slices.Clone(out))
 	}
 	return out, nil
+}
+
+// headerKIDs lists the KIDs of the SFrame headers a protected frame may
+// carry, where e2ee.DecryptFrame looks for them: after the codec's clear
+// prefix, or after a shorter prefix for a frame that was shorter than its
+// prefix (then the header and one tag end the frame exactly).
+func (e *E2EE) headerKIDs(codec e2ee.Codec, frame []byte) []uint64 {
+	var kids []uint64
+	p := e2ee.ClearPrefixLen(codec, frame)
+	if h, _, err := e2ee.ParseHeader(frame[p:]); err == nil {
+		kids = append(kids, h.KID)
+	}
+	for q := p - 1; q >= 0; q-- {
+		if h, n, err := e2ee.ParseHeader(frame[q:]); err == nil && q+n+e.cfg.Suite.TagSize() == len(frame) {
+			kids = append(kids, h.KID)
+		}
+	}
+	return kids
 }
 
 // learnAndDecrypt derives the key for kid, decrypts frame with it and keeps

@@ -173,6 +173,12 @@ func TestE2EEKeySwitches(t *testing.T) {
 		}
 	}
 	mustDecrypt(t, newTestE2EE(t, testSecret), alice, "late receiver at step 200")
+	// A receiver whose first frame of a sender is shorter than its clear
+	// prefix still learns the sender's key from it.
+	short := []byte{0x00, 0x01}
+	if out, err := newTestE2EE(t, testSecret).Decrypt(KindVideo, alice.Encrypt(KindVideo, short)); err != nil || !bytes.Equal(out, short) {
+		t.Fatalf("short first frame: % x %v", out, err)
+	}
 	mustDecrypt(t, bob, newTestE2EE(t, testSecret), "another sender")
 	// More than e2eeMaxAhead steps skipped: bob cannot follow from his
 	// last step, and does not learn a key from it.
