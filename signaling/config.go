@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -42,6 +43,9 @@ type Config struct {
 	Logger *zap.Logger
 	// Metrics, if set, counts API requests by route and status.
 	Metrics APIMetrics
+	// Web, if set, is served at / on the client listener (the web client,
+	// package web); /v1/rtc and /healthz take precedence.
+	Web http.Handler
 }
 
 // APIMetrics receives one call per API request.

@@ -37,12 +37,15 @@ func New(cfg Config) (*Server, error) {
 		tokens: tokens{key: cfg.TokenSecret, ttl: cfg.TokenTTL}, sessions: map[*session]struct{}{}}, nil
 }
 
-// ClientHandler serves the client side (TCP 443): the WebSocket at /v1/rtc and
-// the health endpoints.
+// ClientHandler serves the client side (TCP 443): the WebSocket at /v1/rtc,
+// the health endpoints and, when Config.Web is set, the web client at /.
 func (s *Server) ClientHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/rtc", s.serveWS)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.cfg.Web != nil {
+		mux.Handle("GET /", s.cfg.Web)
+	}
 	return mux
 }
 
