@@ -1,0 +1,294 @@
+package web_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/orville/orville/client"
+	"github.com/orville/orville/internal/tlsutil"
+	"github.com/orville/orville/roommgr"
+	"github.com/orville/orville/signaling"
+	"github.com/orville/orville/web"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// Browser tests run Debian's Chromium headless with a fake camera and
+// microphone. Ports 46100–46199 (media) are this package's; HTTP servers use
+// ephemeral loopback ports.
+
+const chromiumPath = "/usr/bin/chromium"
+
+// requireChromium fails under CI (where .ci/run installs Chromium) and skips,
+// saying why, elsewhere.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing under CI: .ci/run must install the chromium package", chromiumPath)
+	}
+	t.Skipf("skipping browser test: %s not found (apt-get install chromium; under CI=true this fails instead)", chromiumPath)
+}
+
+const apiSecret = "web-test-api-secret-0123456789"
+
+// callServer is the whole server in-process on loopback, with the web
+// client at / (plus the RFC 9605 vectors at /test-vectors.json, tests only).
+type callServer struct {
+	rooms *roommgr.Manager
+	sig   *signaling.Server
+	rtc   *httptest.Server
+	api   *httptest.Server
+	apiC  *client.APIClient
+	spki  string // for --ignore-certificate-errors-spki-list
+	base  string // https://127.0.0.1:port
+}
+
+func startCallServer(t *testing.T, portStart int, tap func(participant, trackID string, payload []byte)) *callServer {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	rooms, err := roommgr.New(roommgr.Config{PortStart: portStart, MaxCalls: 2, MaxParticipants: 5,
+		ListenIP: net.IPv4(127, 0, 0, 1), PublicIP: "127.0.0.1", NodeID: "web1",
+		EmptyTimeout: time.Minute, LeaveGrace: time.Second, MaxCallDuration: time.Hour, Logger: log, Tap: tap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlsutil.SelfSigned([]string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &callServer{rooms: rooms, spki: tlsutil.SPKIHash(cert.Leaf)}
+	s.rtc = httptest.NewUnstartedServer(nil)
+	s.rtc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.rtc.StartTLS()
+	s.base = "https://" + s.rtc.Listener.Addr().String()
+
+	vectors, err := os.ReadFile("../e2ee/testdata/test-vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := http.NewServeMux()
+	site.Handle("GET /", web.Handler())
+	site.HandleFunc("GET /test-vectors.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(vectors)
+	})
+	s.sig, err = signaling.New(signaling.Config{Rooms: rooms, APISecret: apiSecret,
+		APIAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, SignalingURL: "wss" + strings.TrimPrefix(s.base, "https") + "/v1/rtc",
+		Logger: log, Web: site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rtc.Config.Handler = s.sig.ClientHandler()
+	s.api = httptest.NewTLSServer(s.sig.APIHandler())
+	s.apiC = &client.APIClient{BaseURL: s.api.URL, Secret: apiSecret, HTTPClient: s.api.Client()}
+	t.Cleanup(func() {
+		s.sig.Close()
+		rooms.Close()
+		s.api.Close()
+		s.rtc.Close()
+	})
+	return s
+}
+
+func (s *callServer) createCall(t *testing.T) string {
+	t.Helper()
+	sc, err := s.apiC.CreateCall(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc.State.EventID
+}
+
+func (s *callServer) token(t *testing.T, call, id string) string {
+	t.Helper()
+	g, err := s.apiC.AddParticipant(context.Background(), call, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Token
+}
+
+// callURL is the link a participant opens: the token in the query, the
+// secret in the fragment.
+func (s *callServer) callURL(token, secret string) string {
+	u := s.base + "/?token=" + token
+	if secret != "" {
+		u += "#key=" + secret
+	}
+	return u
+}
+
+// browser is one headless Chromium process with one tab.
+type browser struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+}
+
+func newBrowser(t *testing.T, name string, s *callServer) *browser {
+	t.Helper()
+	requireChromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// The server is on loopback: let WebRTC use loopback candidates and
+		// real host addresses rather than mDNS names.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", s.spki),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	b := &browser{t: t, name: name, ctx: ctx}
+	// The page's console and exceptions are printed when the test fails.
+	var mu sync.Mutex
+	var logs []string
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() {
+			t.Logf("%s console:\n%s", name, strings.Join(logs, "\n"))
+		}
+	})
+	listen := func(ev any) {
+		var line string
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, string(a.Value)+a.Description)
+			}
+			line = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			line = fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, d.Text)
+			if d.Exception != nil {
+				line += " " + d.Exception.Description
+			}
+		default:
+			return
+		}
+		mu.Lock()
+		if len(logs) < 200 {
+			logs = append(logs, line)
+		}
+		mu.Unlock()
+	}
+	if err := chromedp.Listen(ctx, listen); err != nil { // starts the browser
+		t.Fatalf("%s: start chromium: %v", name, err)
+	}
+	return b
+}
+
+func (b *browser) navigate(url string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		b.t.Fatalf("%s: open %s: %v", b.name, url, err)
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) into T.
+func eval[T any](b *browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+func mustEval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	v, err := eval[T](b, expr)
+	if err != nil {
+		b.t.Fatalf("%s: %s: %v", b.name, expr, err)
+	}
+	return v
+}
+
+// pageStats is window.orville.stats().
+type pageStats struct {
+	State           string `json:"state"`
+	Transport       string `json:"transport"`
+	E2EE            bool   `json:"e2ee"`
+	ParticipantID   string `json:"participantId"`
+	ScriptTransform bool   `json:"scriptTransform"`
+	KeySwitches     int    `json:"keySwitches"`
+	Camera          *struct {
+		Width  int `json:"width"`
+		Height int `json:"height"`
+	} `json:"camera"`
+	Tracks []trackStats `json:"tracks"`
+}
+
+type trackStats struct {
+	Kind            string `json:"kind"`
+	Participant     string `json:"participant"`
+	FramesDecoded   int    `json:"framesDecoded"`
+	PacketsReceived int    `json:"packetsReceived"`
+	FramesReceived  int    `json:"framesReceived"`
+	DecryptFailures int    `json:"decryptFailures"`
+	FramesDecrypted int    `json:"framesDecrypted"`
+}
+
+func (b *browser) stats() pageStats {
+	b.t.Helper()
+	return mustEval[pageStats](b, "window.orville.stats()")
+}
+
+func (s pageStats) track(participant, kind string) *trackStats {
+	for i := range s.Tracks {
+		if s.Tracks[i].Participant == participant && s.Tracks[i].Kind == kind {
+			return &s.Tracks[i]
+		}
+	}
+	return nil
+}
+
+// waitStats polls stats until ok holds or the deadline passes.
+func (b *browser) waitStats(d time.Duration, what string, ok func(pageStats) bool) pageStats {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		s := b.stats()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: no %s within %v; stats %+v", b.name, what, d, s)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (s pageStats) String() string {
+	return fmt.Sprintf("{state %s transport %q e2ee %v id %s tracks %+v}", s.State, s.Transport, s.E2EE, s.ParticipantID, s.Tracks)
+}
