@@ -20,6 +20,7 @@ import (
 	"github.com/orville/orville/metrics"
 	"github.com/orville/orville/roommgr"
 	"github.com/orville/orville/signaling"
+	"github.com/orville/orville/web"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -87,6 +88,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
 		Metrics: mets, ICEServers: front.iceServers, // TURN credentials come with each join token
+		Web: web.Handler(), // the browser client at / on the client listener
 	})
 	if err != nil {
 		return err
