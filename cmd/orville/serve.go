@@ -100,7 +100,10 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	apiMux.Handle("/v1/log-level", sig.Authorized(level))
 	// Prometheus scrapes with the API secret as its bearer token.
 	apiMux.Handle("GET /metrics", sig.Authorized(mets.Handler()))
-	apiSrv, err := listenTLS(cfg.APIListen, tlsConf, apiMux, log)
+	// A clone: ServeTLS adds "h2" to its config's NextProtos, and the client
+	// listener (tcpsniff, plain http.Server.Serve) must not offer HTTP/2 it
+	// cannot speak, or browsers cannot load the web client.
+	apiSrv, err := listenTLS(cfg.APIListen, tlsConf.Clone(), apiMux, log)
 	if err != nil {
 		return err
 	}
