@@ -126,7 +126,8 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 		t.Errorf("alice's tiles: %v", tiles)
 	}
 
-	// Mute alice's microphone from the page: the server marks the track muted.
+	// Mute alice's microphone from the page: the server marks the track
+	// muted and bob's page shows it.
 	mustEval[bool](alice, `(document.getElementById('mic').click(), true)`)
 	waitFor(t, "alice's audio muted at the server", func() bool {
 		info, err := s.apiC.GetCall(context.Background(), call)
@@ -141,6 +142,13 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 			}
 		}
 		return false
+	})
+
+	// bob's page shows alice's microphone muted, her video still on.
+	waitFor(t, "alice's tile at bob showing her microphone muted", func() bool {
+		v, _ := eval[string](bob, `(() => { const t = document.querySelector('.tile[data-participant="alice"]');
+			return t ? (t.dataset.audioMuted || '') + '/' + (t.dataset.videoMuted || '') : ''; })()`)
+		return v == "yes/"
 	})
 
 	// bob leaves: his page says so, alice's tile for him goes, alice takes a

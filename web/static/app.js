@@ -19,7 +19,7 @@ const call = {
   sub: null,
   local: null,
   worker: null,
-  receivers: new Map(), // RTCRtpReceiver → {id, kind, participant}
+  receivers: new Map(), // RTCRtpReceiver → {id, kind, participant, trackId}
   offers: Promise.resolve(), // subscribe offers are answered in order
   nextId: 0,
 };
@@ -121,7 +121,8 @@ function subscribe(iceServers) {
     // The msid stream id is the publisher's participant id (docs/signaling.md).
     const participant = ev.streams[0] ? ev.streams[0].id : 'unknown';
     const id = `recv-${++call.nextId}`;
-    call.receivers.set(ev.receiver, { id, kind: ev.track.kind, participant });
+    // The track id is the publisher's own (msid), which `mute` names.
+    call.receivers.set(ev.receiver, { id, kind: ev.track.kind, participant, trackId: ev.track.id });
     try {
       attachTransform(ev.receiver, { op: 'decrypt', kind: ev.track.kind, participant, id });
     } catch (err) {
@@ -176,7 +177,7 @@ async function onMessage(m) {
       break;
     case 'mute':
       for (const [, r] of call.receivers) {
-        if (r.participant === m.participantId) ui.setRemoteMuted(m.participantId, r.kind, m.muted);
+        if (r.participant === m.participantId && r.trackId === m.trackId) ui.setRemoteMuted(m.participantId, r.kind, m.muted);
       }
       break;
     case 'error':

@@ -10,7 +10,7 @@ export function setState(state, detail = '') {
 export function setE2EE(on, kid) {
   const el = $('e2ee');
   el.dataset.on = on ? 'yes' : 'no';
-  el.textContent = on ? '🔒 End-to-end encrypted' : '⚠ Not end-to-end encrypted (no #key= in the link)';
+  el.textContent = on ? '✓ End-to-end encrypted' : '⚠ Not end-to-end encrypted (no #key= in the link)';
   el.title = on ? `SFrame (RFC 9605), AES-128-GCM; sender key id ${kid}` : 'Media is protected in transit only (DTLS-SRTP).';
 }
 
