@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -90,6 +91,10 @@ type Config struct {
 	// has not connected over UDP also tries TCP (default
 	// DefaultTCPFallbackDelay, 3 s).
 	TCPFallbackDelay time.Duration
+	// TCPPaths limits the TCP paths tried (PathTCP, PathTURNTLS,
+	// PathTURNTCP); nil means all of them. Diagnostics use it to check
+	// each path on its own.
+	TCPPaths []string
 	// SimulateUDPBlocked drops every UDP datagram the client sends, as a
 	// firewall would (tests and demonstrations of the TCP fallback).
 	SimulateUDPBlocked bool
@@ -98,6 +103,11 @@ type Config struct {
 	Logger *zap.Logger
 	// JoinTimeout bounds Join from the dial to the publish answer (default 10 s).
 	JoinTimeout time.Duration
+}
+
+// tcpPathAllowed reports whether TCPPaths allows path.
+func (c *Config) tcpPathAllowed(path string) bool {
+	return c.TCPPaths == nil || slices.Contains(c.TCPPaths, path)
 }
 
 // validate fills in defaults and checks the configuration.
@@ -122,6 +132,11 @@ func (c *Config) validate() error {
 	}
 	if c.ForceTCP && c.UDPOnly {
 		return errors.New("client: ForceTCP and UDPOnly exclude each other")
+	}
+	for _, p := range c.TCPPaths {
+		if p != PathTCP && p != PathTURNTLS && p != PathTURNTCP {
+			return fmt.Errorf("client: TCPPaths: unknown path %q (tcp, turn-tls, turn-tcp)", p)
+		}
 	}
 	if c.TCPFallbackDelay < 0 {
 		return fmt.Errorf("client: TCPFallbackDelay %v is negative", c.TCPFallbackDelay)

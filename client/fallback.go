@@ -59,6 +59,7 @@ type gate struct {
 	held      []webrtc.ICECandidateInit // the server's TCP candidates
 	turnConns []turnConn                // TURN connections dialed for this transport
 	sibling   *gate
+	noICETCP  bool // Config.TCPPaths without PathTCP
 }
 
 type turnConn struct {
@@ -67,8 +68,9 @@ type turnConn struct {
 }
 
 // newGate returns a gate opening after delay; delay < 0 never opens it.
-func newGate(name string, delay time.Duration, log *zap.Logger) *gate {
-	g := &gate{name: name, log: log, open: make(chan struct{}), stop: make(chan struct{})}
+// Without iceTCP the server's ICE-TCP candidates are dropped, not held.
+func newGate(name string, delay time.Duration, iceTCP bool, log *zap.Logger) *gate {
+	g := &gate{name: name, log: log, open: make(chan struct{}), stop: make(chan struct{}), noICETCP: !iceTCP}
 	switch {
 	case delay == 0:
 		g.openNow("forced")
@@ -95,17 +97,14 @@ func (g *gate) openNow(why string) {
 	}
 }
 
-func (g *gate) isOpen() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.opened
-}
-
 // hold keeps a server TCP candidate back until the gate opens; false means
 // the gate is open and the candidate may be used now.
 func (g *gate) hold(c webrtc.ICECandidateInit) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.noICETCP {
+		return true // held forever: never used
+	}
 	if g.opened {
 		return false
 	}
@@ -198,7 +197,10 @@ func (g *gate) close() {
 // description while the gate is closed, holding them for later. The SDP
 // stays otherwise byte for byte the same.
 func (g *gate) stripTCPCandidates(sdp string) string {
-	if g.isOpen() || !strings.Contains(sdp, " tcp ") && !strings.Contains(sdp, " TCP ") {
+	g.mu.Lock()
+	keep := g.opened && !g.noICETCP
+	g.mu.Unlock()
+	if keep || !strings.Contains(sdp, " tcp ") && !strings.Contains(sdp, " TCP ") {
 		return sdp
 	}
 	lines := strings.SplitAfter(sdp, "\n")

@@ -36,12 +36,12 @@ type transport struct {
 
 func newTransport(c *Client, api *webrtc.API, name string, iceServers []webrtc.ICEServer) (*transport, error) {
 	log := c.log.With(zap.String("transport", name))
-	g := newGate(name, c.fallbackDelay(), log)
+	g := newGate(name, c.fallbackDelay(), c.cfg.tcpPathAllowed(PathTCP), log)
 	if c.cfg.UDPOnly {
 		iceServers = nil // TURN would be TCP too
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		ICEServers: c.turnDialer.iceServers(iceServers, name, g),
+		ICEServers: c.turnDialer.iceServers(iceServers, name, g, c.cfg.tcpPathAllowed),
 		// One ICE/DTLS transport per peer connection (RFC 8843 BUNDLE),
 		// as the server expects one port per transport.
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,

@@ -47,7 +47,8 @@ func newTURNDialer(tlsConf *tls.Config) *turnDialer {
 
 // iceServers rewrites the server's ICE servers for one transport: TURN over
 // TCP and TLS URLs go through this dialer behind g; anything else is kept.
-func (d *turnDialer) iceServers(servers []webrtc.ICEServer, transportName string, g *gate) []webrtc.ICEServer {
+// allowed says which TURN paths may be used (Config.TCPPaths).
+func (d *turnDialer) iceServers(servers []webrtc.ICEServer, transportName string, g *gate, allowed func(path string) bool) []webrtc.ICEServer {
 	out := make([]webrtc.ICEServer, 0, len(servers))
 	n := 0
 	for _, s := range servers {
@@ -60,15 +61,19 @@ func (d *turnDialer) iceServers(servers []webrtc.ICEServer, transportName string
 				cp.URLs = append(cp.URLs, raw)
 				continue
 			}
+			secure := u.Scheme == stun.SchemeTypeTURNS
+			if (secure && !allowed(PathTURNTLS)) || (!secure && !allowed(PathTURNTCP)) {
+				continue
+			}
 			pseudo := fmt.Sprintf("turn-%s-%d.orville.invalid", transportName, n)
 			n++
 			addr := net.JoinHostPort(u.Host, strconv.Itoa(u.Port))
 			d.mu.Lock()
 			d.routes[net.JoinHostPort(pseudo, strconv.Itoa(u.Port))] = &turnRoute{
-				addr: addr, secure: u.Scheme == stun.SchemeTypeTURNS, serverName: u.Host, gate: g}
+				addr: addr, secure: secure, serverName: u.Host, gate: g}
 			d.mu.Unlock()
 			scheme := "turn"
-			if u.Scheme == stun.SchemeTypeTURNS {
+			if secure {
 				scheme = "turns"
 			}
 			cp.URLs = append(cp.URLs, fmt.Sprintf("%s:%s:%d?transport=tcp", scheme, pseudo, u.Port))

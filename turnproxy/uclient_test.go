@@ -1,52 +1,15 @@
 package turnproxy
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
-	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orville/orville/internal/coturntest"
 	"github.com/orville/orville/internal/tlsutil"
 )
-
-// uclient runs coturn's turnutils_uclient (Debian package coturn, installed
-// by .ci/run) and returns its output and exit code; -1 if it was stopped
-// after the timeout.
-func uclient(t *testing.T, timeout time.Duration, args ...string) (string, int) {
-	t.Helper()
-	bin, err := exec.LookPath("turnutils_uclient")
-	if err != nil {
-		t.Fatal("turnutils_uclient not found: install the Debian package coturn (.ci/run does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if ctx.Err() != nil {
-		return string(out), -1
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
-}
-
-var recvRe = regexp.MustCompile(`tot_send_msgs=(\d+), tot_recv_msgs=(\d+)`)
-
-// lastMatch returns uclient's final message counts (sent, received).
-func lastMatch(out string) []string {
-	all := recvRe.FindAllStringSubmatch(out, -1)
-	if len(all) == 0 {
-		return nil
-	}
-	return all[len(all)-1]
-}
 
 // coturn's client, over TCP and over TLS, allocates and relays RTP and RTCP
 // to the call's port pair (uclient sends to -r and -r+1) through the
@@ -77,9 +40,8 @@ func TestCoturnClient(t *testing.T) {
 			}
 			args := append(flags, "-W", string(testSecret), "-u", callA+":alice",
 				"-e", natIP.String(), "-r", "45100", "-n", "10", "-z", "5", "-p", port, host)
-			out, code := uclient(t, 30*time.Second, args...)
-			m := lastMatch(out)
-			if code != 0 || m == nil || m[1] != "20" || m[2] != "20" {
+			out, code := coturntest.Run(t, 30*time.Second, args...)
+			if sent, recv, ok := coturntest.Counts(out); code != 0 || !ok || sent != 20 || recv != 20 {
 				t.Fatalf("uclient exit %d, want 20 messages each way:\n%s", code, out)
 			}
 			if len(pub.got) != 10 || len(sub.got) != 10 {
@@ -91,7 +53,7 @@ func TestCoturnClient(t *testing.T) {
 			// A wrong secret cannot allocate.
 			bad := append(flags, "-W", "not-the-secret-0123456789", "-u", callA+":alice",
 				"-e", natIP.String(), "-r", "45100", "-n", "2", "-p", port, host)
-			if out, code := uclient(t, 30*time.Second, bad...); code <= 0 || !strings.Contains(out, "Cannot complete Allocation") {
+			if out, code := coturntest.Run(t, 30*time.Second, bad...); code <= 0 || !strings.Contains(out, "Cannot complete Allocation") {
 				t.Fatalf("wrong secret: exit %d\n%s", code, out)
 			}
 		})
