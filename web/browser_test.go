@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,6 +151,22 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 			return t ? (t.dataset.audioMuted || '') + '/' + (t.dataset.videoMuted || '') : ''; })()`)
 		return v == "yes/"
 	})
+
+	// The secret stayed in the pages: no request URL and no signaling
+	// message carried it (the fragment is not part of a request).
+	for _, b := range []*browser{alice, bob} {
+		sent := b.sentToServer()
+		joined := false
+		for _, m := range sent {
+			if strings.Contains(m, callSecret) {
+				t.Errorf("%s sent the call secret to the server: %.200q", b.name, m)
+			}
+			joined = joined || strings.Contains(m, `"type":"join"`)
+		}
+		if !joined || len(sent) < 5 {
+			t.Errorf("%s: recorded %d requests and messages, no join among them", b.name, len(sent))
+		}
+	}
 
 	// bob leaves: his page says so, alice's tile for him goes, alice takes a
 	// new key generation.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/orville/orville/client"
@@ -139,6 +140,17 @@ type browser struct {
 	t    *testing.T
 	name string
 	ctx  context.Context
+
+	mu   sync.Mutex
+	sent []string // request URLs and WebSocket messages the page sent
+}
+
+// sentToServer returns every request URL (as sent: without the fragment)
+// and every WebSocket message the page sent so far.
+func (b *browser) sentToServer() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.sent...)
 }
 
 func newBrowser(t *testing.T, name string, s *callServer) *browser {
@@ -188,6 +200,12 @@ func newBrowser(t *testing.T, name string, s *callServer) *browser {
 				parts = append(parts, string(a.Value)+a.Description)
 			}
 			line = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
+		case *network.EventRequestWillBeSent:
+			b.record(e.Request.URL)
+			return
+		case *network.EventWebSocketFrameSent:
+			b.record(string(e.Response.PayloadData))
+			return
 		case *runtime.EventExceptionThrown:
 			d := e.ExceptionDetails
 			line = fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, d.Text)
@@ -203,10 +221,21 @@ func newBrowser(t *testing.T, name string, s *callServer) *browser {
 		}
 		mu.Unlock()
 	}
+	// chromedp enables the Network domain of each tab it attaches to.
 	if err := chromedp.Listen(ctx, listen); err != nil { // starts the browser
 		t.Fatalf("%s: start chromium: %v", name, err)
 	}
 	return b
+}
+
+const maxRecorded = 10000 // bounds what a browser's recorder keeps
+
+func (b *browser) record(s string) {
+	b.mu.Lock()
+	if len(b.sent) < maxRecorded {
+		b.sent = append(b.sent, s)
+	}
+	b.mu.Unlock()
 }
 
 func (b *browser) navigate(url string) {
