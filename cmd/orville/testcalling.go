@@ -24,8 +24,11 @@ const (
 	exitRefused     = 4
 )
 
-// testCalling starts a call through the API, joins two synthetic clients,
-// exchanges audio and video for a few seconds and reports each direction.
+// testCalling starts a call through the API and checks UDP and TCP
+// separately: for each, it joins two synthetic clients (UDPOnly, then
+// ForceTCP), exchanges audio and video for a few seconds and prints a verdict
+// per direction. --force-tcp checks TCP alone. It exits 0 only when every
+// check passed.
 func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("test-calling", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -35,6 +38,7 @@ func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) st
 	signalURL := fs.String("signaling-url", "", "override the WebSocket URL the server advertises")
 	duration := fs.Duration("duration", 3*time.Second, "how long media flows once connected")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for media to start")
+	forceTCP := fs.Bool("force-tcp", false, "check only the TCP path (ICE-TCP, TURN over TLS/TCP on the client port), as clients that force TCP use it")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -66,7 +70,51 @@ func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if *signalURL != "" {
 		wsURL = *signalURL
 	}
-	names := []string{"test-calling-a", "test-calling-b"}
+	chk := &callCheck{apic: apic, eventID: sc.State.EventID, wsURL: wsURL, tlsConf: tlsConf,
+		timeout: *timeout, duration: *duration, stdout: stdout, stderr: stderr}
+	host, port := roomHostPort(sc.State.RoomURI)
+	code := exitOK
+	if !*forceTCP {
+		// UDP alone: what clients use when the media ports are open.
+		switch c := chk.run(ctx, "udp", func(cfg *client.Config) { cfg.UDPOnly = true }); c {
+		case exitOK:
+		case exitNoMedia:
+			fmt.Fprintf(stderr, "FAIL: no UDP media between the clients and %s: open UDP ports %d–%d (and the rest of the media range, --port-start + 2 × --max-calls) from clients to this server\n",
+				host, port, port+1)
+			code = exitNoMedia
+		default:
+			return c
+		}
+	}
+	// TCP alone (ForceTCP): ICE-TCP or TURN over TLS/TCP on the client port,
+	// what clients fall back to when UDP is blocked.
+	switch c := chk.run(ctx, "tcp", func(cfg *client.Config) { cfg.ForceTCP = true }); c {
+	case exitOK:
+	case exitNoMedia:
+		fmt.Fprintf(stderr, "FAIL: no media over TCP to %s: open TCP %s (the client port: signaling, ICE-TCP and TURN) from clients to this server\n",
+			wsURL, portOf(wsURL))
+		code = exitNoMedia
+	default:
+		return c
+	}
+	return code
+}
+
+// callCheck joins two synthetic clients to one call per check and reports
+// what each received from the other.
+type callCheck struct {
+	apic              *client.APIClient
+	eventID, wsURL    string
+	tlsConf           *tls.Config
+	timeout, duration time.Duration
+	stdout, stderr    io.Writer
+}
+
+// run joins two participants named after label, with mod applied to their
+// config, and prints a verdict per direction. It returns exitOK,
+// exitNoMedia, or the API's failure code.
+func (k *callCheck) run(ctx context.Context, label string, mod func(*client.Config)) int {
+	names := []string{"test-calling-" + label + "-a", "test-calling-" + label + "-b"}
 	var clients []*client.Client
 	var started []time.Time
 	defer func() {
@@ -75,50 +123,48 @@ func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) st
 		}
 	}()
 	for _, name := range names {
-		g, err := apic.AddParticipant(ctx, sc.State.EventID, name)
+		g, err := k.apic.AddParticipant(ctx, k.eventID, name)
 		if err != nil {
-			return apiFailure(stderr, *api, err)
+			return apiFailure(k.stderr, k.apic.BaseURL, err)
 		}
-		jctx, cancel := context.WithTimeout(ctx, *timeout)
+		jctx, cancel := context.WithTimeout(ctx, k.timeout)
 		started = append(started, time.Now())
-		c, err := client.Join(jctx, client.Config{SignalingURL: wsURL, Token: g.Token, TLSConfig: tlsConf,
-			ParticipantID: name, PublishAudio: true, PublishVideo: true, VideoBitrate: 500_000})
+		cfg := client.Config{SignalingURL: k.wsURL, Token: g.Token, TLSConfig: k.tlsConf,
+			ParticipantID: name, PublishAudio: true, PublishVideo: true, VideoBitrate: 500_000}
+		mod(&cfg)
+		c, err := client.Join(jctx, cfg)
 		cancel()
 		if err != nil {
-			fmt.Fprintf(stderr, "FAIL: %s could not join over the signaling channel %s: %v (is TCP %s open to clients?)\n",
-				name, wsURL, err, portOf(wsURL))
+			fmt.Fprintf(k.stderr, "FAIL: %s could not join over the signaling channel %s: %v (is TCP %s open to clients?)\n",
+				name, k.wsURL, err, portOf(k.wsURL))
 			return exitNoMedia
 		}
 		clients = append(clients, c)
 	}
 
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	wctx, cancel := context.WithTimeout(ctx, k.timeout)
 	errA := clients[0].WaitForMedia(wctx, names[1:], []string{"audio", "video"})
 	errB := clients[1].WaitForMedia(wctx, names[:1], []string{"audio", "video"})
 	cancel()
 	if errA == nil && errB == nil {
-		time.Sleep(*duration)
+		time.Sleep(k.duration)
 	}
 	okAll := true
 	for i, c := range clients {
-		from := names[1-i]
-		ok, line := verdict(c.Stats(), from, names[i], started[i])
-		fmt.Fprintln(stdout, line)
+		ok, line := verdict(label, c.Stats(), names[1-i], names[i], started[i])
+		fmt.Fprintln(k.stdout, line)
 		okAll = okAll && ok
 	}
 	if !okAll {
-		host, port := roomHostPort(sc.State.RoomURI)
-		fmt.Fprintf(stderr, "FAIL: no UDP media between the clients and %s: open UDP ports %d–%d (and the rest of the media range, --port-start + 2 × --max-calls) from clients to this server\n",
-			host, port, port+1)
 		return exitNoMedia
 	}
 	return exitOK
 }
 
-// verdict summarizes what `to` received from `from`.
-func verdict(st client.Stats, from, to string, joinStart time.Time) (bool, string) {
+// verdict summarizes what `to` received from `from` in the check label.
+func verdict(label string, st client.Stats, from, to string, joinStart time.Time) (bool, string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "udp %s → %s:", from, to)
+	fmt.Fprintf(&b, "%s %s → %s:", label, from, to)
 	ok := true
 	for _, kind := range []string{"audio", "video"} {
 		var r *client.ReceivedTrackStats
@@ -136,6 +182,9 @@ func verdict(st client.Stats, from, to string, joinStart time.Time) (bool, strin
 		fmt.Fprintf(&b, " %s %d packets, loss %.1f%%, first after %v;", kind, r.Packets, 100*r.LossFraction, first)
 	}
 	fmt.Fprintf(&b, " rtt %v", st.Subscribe.RTT.Round(100*time.Microsecond))
+	if st.Subscribe.Path != "" {
+		fmt.Fprintf(&b, " via %s", st.Subscribe.Path) // udp, tcp (ICE-TCP), turn-tls, turn-tcp
+	}
 	if ok {
 		b.WriteString(" — OK")
 	} else {
