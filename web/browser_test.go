@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 	"github.com/orville/orville/client"
 	"github.com/orville/orville/e2ee"
 	"github.com/pion/rtp/codecs"
@@ -183,10 +185,17 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 // E2EE. The Go client decrypts the browser's VP8 and a decrypted key frame
 // decodes (golang.org/x/image/vp8) as a picture of the browser camera's
 // size; the browser decrypts the Go client's frames with no failure (the Go
-// client's VP8 is synthetic, so the browser cannot decode it as video).
+// client's VP8 is synthetic, so the browser cannot decode it as video). Run
+// with RTCRtpScriptTransform, and with the createEncodedStreams fallback of
+// browsers that lack it (RTCRtpScriptTransform removed before the page runs).
 func TestBrowserGoInterop(t *testing.T) {
+	t.Run("RTCRtpScriptTransform", func(t *testing.T) { browserGoInterop(t, 46140, false) })
+	t.Run("createEncodedStreams", func(t *testing.T) { browserGoInterop(t, 46150, true) })
+}
+
+func browserGoInterop(t *testing.T, portStart int, fallback bool) {
 	requireChromium(t)
-	s := startCallServer(t, 46140, nil)
+	s := startCallServer(t, portStart, nil)
 	call := s.createCall(t)
 
 	type picture struct{ w, h int }
@@ -215,6 +224,12 @@ func TestBrowserGoInterop(t *testing.T) {
 	}
 
 	b := newBrowser(t, "browser", s)
+	if fallback {
+		if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument,
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: "delete window.RTCRtpScriptTransform"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.navigate(s.callURL(s.token(t, call, "browser"), callSecret))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -235,6 +250,9 @@ func TestBrowserGoInterop(t *testing.T) {
 	})
 	if st.Camera == nil || st.Camera.Width == 0 {
 		t.Fatalf("browser camera unknown: %s", st)
+	}
+	if st.ScriptTransform == fallback {
+		t.Fatalf("scriptTransform %v, want %v", st.ScriptTransform, !fallback)
 	}
 	for _, kind := range []string{"audio", "video"} {
 		if tr := st.track("gopher", kind); tr.DecryptFailures != 0 || tr.PacketsReceived == 0 {
