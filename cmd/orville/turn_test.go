@@ -141,3 +141,26 @@ func TestTURNWithAPICredentials(t *testing.T) {
 		}
 	}
 }
+
+// With --public-ip a NAT address that is not on this host (127.0.0.77; the
+// media sockets listen on 127.0.0.1), clients are told the NAT address, and
+// media relayed by our TURN still reaches the call's sockets inside the host.
+func TestTURNBehindNATPublicIP(t *testing.T) {
+	s := startStack(t, 45120, "--public-ip", "127.0.0.77", "--calling-hostname", "127.0.0.1")
+	_, g := s.call(t, "alice", "bob")
+	turnOnly := func(c *client.Config) { c.ForceTCP, c.TCPPaths = true, []string{client.PathTURNTLS} }
+	alice := s.join(t, g["alice"], "alice", turnOnly)
+	bob := s.join(t, g["bob"], "bob", turnOnly)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bob.WaitForMedia(ctx, []string{"alice"}, []string{client.KindAudio, client.KindVideo}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.WaitForMedia(ctx, []string{"bob"}, []string{client.KindAudio, client.KindVideo}); err != nil {
+		t.Fatal(err)
+	}
+	st := bob.Stats()
+	if st.Subscribe.Pair == nil || !strings.HasPrefix(st.Subscribe.Pair.RemoteAddress, "127.0.0.77:") {
+		t.Errorf("bob's pair %+v: want the advertised NAT address as the server's", st.Subscribe.Pair)
+	}
+}
