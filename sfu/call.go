@@ -56,7 +56,9 @@ func NewCall(cfg Config) (*Call, error) {
 		}
 		c.conns = append(c.conns, conn)
 		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			UDPConn: conn,
+			// Batched egress (batchconn.go): one sendmmsg for what every
+			// writer queued meanwhile.
+			UDPConn: newBatchConn(conn, func(error) { c.cfg.Observer.PacketDropped("write") }),
 			Logger:  zapLoggerFactory{cfg.Logger.Named("pion")}.NewLogger("udpmux"),
 		})
 		c.muxes = append(c.muxes, mux)
