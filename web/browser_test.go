@@ -76,7 +76,8 @@ func (s *shapeTap) start(t *testing.T, api *client.APIClient, call string) {
 // TestTwoBrowsersE2EECall: two headless Chromium instances join one call
 // through the web client with E2EE on. Each decodes the other's video
 // (framesDecoded > 30 within 10 s) with no decrypt failure, shows the E2EE
-// indicator and the transport, ratchets when the other joins; the server
+// indicator and the transport, ratchets (with a key frame) when the other
+// joins; the server
 // forwards only SFrame ciphertext. Then mute goes through to the server,
 // and leave ends the other's tile.
 func TestTwoBrowsersE2EECall(t *testing.T) {
@@ -113,8 +114,8 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 		}
 	}
 	// alice was in the call when bob joined, so she ratcheted.
-	if st := alice.stats(); st.KeySwitches < 1 {
-		t.Errorf("alice did not ratchet on bob's join: %d key switches", st.KeySwitches)
+	if st := alice.stats(); st.KeySwitches < 1 || st.KeyFrameOnSwitch == "" {
+		t.Errorf("alice did not ratchet on bob's join and ask for a key frame: %s", st)
 	}
 	tap.mu.Lock()
 	if tap.frames < 50 || len(tap.bad) > 0 {
@@ -277,12 +278,40 @@ func browserGoInterop(t *testing.T, portStart int, fallback bool) {
 			t.Fatalf("no decrypted key frame of the camera's size %v: decoded %v, errors %v", want, seen, errs)
 		}
 	}
+	// Another participant comes and goes: the browser ratchets, then takes
+	// a new key generation and sends a key frame, which the Go client
+	// decrypts like every other frame.
+	keyFrames := func() uint64 {
+		for _, r := range goc.Stats().Received {
+			if r.ParticipantID == "browser" && r.Kind == client.KindVideo {
+				return r.KeyFrames
+			}
+		}
+		return 0
+	}
+	switches := b.stats().KeySwitches
+	other, err := client.Join(ctx, client.Config{SignalingURL: "wss" + s.base[len("https"):] + "/v1/rtc",
+		Token: s.token(t, call, "visitor"), TLSConfig: &tls.Config{InsecureSkipVerify: true}, ParticipantID: "visitor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitStats(5*time.Second, "a ratchet on the visitor's join", func(s pageStats) bool { return s.KeySwitches > switches })
+	time.Sleep(1500 * time.Millisecond) // key frames the visitor's subscription asked for
+	k, switches := keyFrames(), b.stats().KeySwitches
+	other.Close()
+	st = b.waitStats(5*time.Second, "a new generation on the visitor's leave", func(s pageStats) bool { return s.KeySwitches > switches })
+	if st.KeyFrameOnSwitch == "" {
+		t.Errorf("the browser's key switch asked for no key frame: %s", st)
+	}
+	waitFor(t, "a key frame from the browser after its key switch", func() bool { return keyFrames() > k })
+	time.Sleep(500 * time.Millisecond)
+
 	for _, r := range goc.Stats().Received {
 		if r.ParticipantID == "browser" && (r.Frames == 0 || r.FramesDecryptFailed != 0) {
 			t.Errorf("Go client: %s from the browser: %d frames, %d failed to decrypt", r.Kind, r.Frames, r.FramesDecryptFailed)
 		}
 	}
-	t.Logf("Go decoded the browser's key frame as %dx%d", want.w, want.h)
+	t.Logf("Go decoded the browser's key frame as %dx%d; key frame after a key switch by %s", want.w, want.h, st.KeyFrameOnSwitch)
 }
 
 func videoTrackOf(t *testing.T, c *client.Client, participant string) string {

@@ -271,7 +271,10 @@ type pageStats struct {
 	ParticipantID   string `json:"participantId"`
 	ScriptTransform bool   `json:"scriptTransform"`
 	KeySwitches     int    `json:"keySwitches"`
-	Camera          *struct {
+	// KeyFrameOnSwitch says how the last key switch got its key frame:
+	// "generateKeyFrame", "reactivate", or "" before any switch.
+	KeyFrameOnSwitch string `json:"keyFrameOnSwitch"`
+	Camera           *struct {
 		Width  int `json:"width"`
 		Height int `json:"height"`
 	} `json:"camera"`
@@ -319,5 +322,6 @@ func (b *browser) waitStats(d time.Duration, what string, ok func(pageStats) boo
 }
 
 func (s pageStats) String() string {
-	return fmt.Sprintf("{state %s transport %q e2ee %v id %s tracks %+v}", s.State, s.Transport, s.E2EE, s.ParticipantID, s.Tracks)
+	return fmt.Sprintf("{state %s transport %q e2ee %v id %s key switches %d (key frame by %q) tracks %+v}",
+		s.State, s.Transport, s.E2EE, s.ParticipantID, s.KeySwitches, s.KeyFrameOnSwitch, s.Tracks)
 }

@@ -22,6 +22,7 @@ const call = {
   receivers: new Map(), // RTCRtpReceiver → {id, kind, participant, trackId}
   offers: Promise.resolve(), // subscribe offers are answered in order
   nextId: 0,
+  keyFrameOnSwitch: '', // how the last key switch got its key frame
 };
 
 function setState(s, detail) { call.state = s; ui.setState(s, detail); }
@@ -144,9 +145,28 @@ function answerSubscribe(sdp) {
 }
 
 // keySwitch ratchets on a join and starts a new generation on a leave
-// (DESIGN.md "End-to-end encryption"); the worker then asks for a key frame.
+// (DESIGN.md "End-to-end encryption"), then makes the camera's encoder send
+// a key frame: through the worker's RTCRtpScriptTransformer.generateKeyFrame
+// where the browser has it, else by pausing and resuming the video encoding
+// for one frame (a resumed encoding starts with a key frame).
 function keySwitch(type) {
-  if (call.worker) ask({ type }).catch((err) => console.warn('key switch', err));
+  if (!call.worker) return;
+  ask({ type }).then(async (m) => {
+    call.keyFrameOnSwitch = m.keyFrame ? 'generateKeyFrame' : await reactivateVideo();
+  }).catch((err) => console.warn('key switch', err));
+}
+
+async function reactivateVideo() {
+  const sender = call.pub?.getSenders().find((s) => s.track && s.track.kind === 'video');
+  if (!sender) return '';
+  const p = sender.getParameters();
+  if (!p.encodings || !p.encodings.length) return '';
+  p.encodings[0].active = false;
+  await sender.setParameters(p);
+  const q = sender.getParameters();
+  q.encodings[0].active = true;
+  await sender.setParameters(q);
+  return 'reactivate';
 }
 
 async function onMessage(m) {
@@ -241,7 +261,7 @@ async function stats() {
   }
   const local = call.local ? call.local.getVideoTracks()[0]?.getSettings() : null;
   return { state: call.state, transport: call.transport, e2ee: call.e2ee, participantId: call.participantId,
-    scriptTransform, keySwitches: w.switches || 0,
+    scriptTransform, keySwitches: w.switches || 0, keyFrameOnSwitch: call.keyFrameOnSwitch || '',
     camera: local ? { width: local.width, height: local.height } : null, tracks };
 }
 

@@ -23,7 +23,7 @@ self.onmessage = async (ev) => {
       case 'ratchet':
       case 'newGeneration':
         await (m.type === 'ratchet' ? e2ee.ratchet() : e2ee.newGeneration());
-        reply({ type: 'keys', kid: e2ee.sendKid.toString(16), keyFrame: await keyFrame(), seq: m.seq });
+        reply({ type: 'keys', kid: e2ee.sendKid.toString(16), keyFrame: await keyFrame(), switched: true, seq: m.seq });
         break;
       case 'streams': // createEncodedStreams fallback
         attach(m.readable, m.writable, m.options, null);
