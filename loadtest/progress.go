@@ -20,6 +20,7 @@ type progress struct {
 	mediaStart time.Time
 	last       Point
 	drawn      bool
+	done       bool // the run is over: draw the bar full
 }
 
 const barWidth = 30
@@ -58,6 +59,9 @@ func (p *progress) drawLocked() {
 		fmt.Fprintf(&b, "\rjoining %d/%d", p.joinedN, p.total)
 	} else {
 		el := min(time.Since(p.mediaStart), p.duration)
+		if p.done {
+			el = p.duration
+		}
 		n := int(float64(barWidth) * el.Seconds() / p.duration.Seconds())
 		fmt.Fprintf(&b, "\r[%s%s] %3.0f/%.0fs  %d joined  rx %.1f Mb/s  loss %.2f%%",
 			strings.Repeat("=", n), strings.Repeat(" ", barWidth-n), el.Seconds(), p.duration.Seconds(),
@@ -75,6 +79,10 @@ func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.w != nil && p.drawn {
+		if !p.mediaStart.IsZero() {
+			p.done = true
+			p.drawLocked()
+		}
 		_, _ = io.WriteString(p.w, "\n")
 	}
 }

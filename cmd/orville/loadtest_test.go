@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // childPID finds the process this test started whose command line holds
@@ -168,5 +172,46 @@ func TestLoadtestUsage(t *testing.T) {
 	stderr.Reset()
 	if code := run([]string{"loadtest", "--bogus"}, &stdout, &stderr, noEnv); code != exitUsage {
 		t.Errorf("unknown flag: exit %d", code)
+	}
+}
+
+// /metrics is always on the API listener behind the secret; /debug/pprof/
+// only with --pprof.
+func TestMetricsAndPprofEndpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	get := func(url, secret string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if secret != "" {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	plain, secret := devServer(t, bin, 47120)
+	profiled, secret2 := devServer(t, bin, 47130, "--pprof")
+	for _, c := range []struct {
+		url, secret string
+		want        int
+	}{
+		{plain + "/metrics", secret, 200},
+		{plain + "/metrics", "", 401},
+		{plain + "/debug/pprof/", secret, 404},
+		{profiled + "/debug/pprof/", secret2, 200},
+		{profiled + "/debug/pprof/heap", secret2, 200},
+		{profiled + "/debug/pprof/", "", 401},
+	} {
+		if got := get(c.url, c.secret); got != c.want {
+			t.Errorf("GET %s (secret %v): %d, want %d", c.url, c.secret != "", got, c.want)
+		}
 	}
 }

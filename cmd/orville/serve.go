@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -100,6 +101,10 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	apiMux.Handle("/v1/log-level", sig.Authorized(level))
 	// Prometheus scrapes with the API secret as its bearer token.
 	apiMux.Handle("GET /metrics", sig.Authorized(mets.Handler()))
+	if cfg.Pprof {
+		apiMux.Handle("/debug/pprof/", sig.Authorized(http.HandlerFunc(pprof.Index)))
+		apiMux.Handle("/debug/pprof/profile", sig.Authorized(http.HandlerFunc(pprof.Profile)))
+	}
 	// A clone: ServeTLS adds "h2" to its config's NextProtos, and the client
 	// listener (tcpsniff, plain http.Server.Serve) must not offer HTTP/2 it
 	// cannot speak, or browsers cannot load the web client.

@@ -80,6 +80,8 @@ type Config struct {
 	LogLevel string
 	// LogFormat is json or console.
 	LogFormat string
+	// Pprof serves Go profiles on the API listener (opt-in: profiling costs CPU).
+	Pprof bool
 }
 
 // MediaPortRange returns the first and last UDP media port (inclusive): two
