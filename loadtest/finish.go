@@ -11,7 +11,7 @@ import (
 // final statistics, the server's counter and its /proc entries.
 func (s *sampler) finish(ctx context.Context, rep *Report) {
 	end := s.sample()
-	serverEnd, serverErr := scrapeForwarded(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret)
+	serverEnd, serverErr := scrapeServer(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret)
 	var procEnd procSample
 	var procErr error
 	if pid := s.r.cfg.ServerPID; pid != 0 {
@@ -43,10 +43,15 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 	case serverErr != nil:
 		f.ServerError = serverErr.Error()
 	default:
-		n := serverEnd - *s.serverStart
+		n := serverEnd.forwarded - s.serverStart.forwarded
 		f.ServerCounter = &n
 		if s.mediaServer != nil {
-			f.MediaWindow = serverEnd - *s.mediaServer
+			f.MediaWindow = serverEnd.forwarded - s.mediaServer.forwarded
+			p50, ok50 := histogramQuantile(.50, s.mediaServer.buckets, serverEnd.buckets)
+			p99, ok99 := histogramQuantile(.99, s.mediaServer.buckets, serverEnd.buckets)
+			if ok50 && ok99 {
+				rep.ServerLatencyMs = &ServerLatency{P50: p50 * 1e3, P99: p99 * 1e3}
+			}
 		}
 	}
 
@@ -70,7 +75,7 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 // subscribers computes the per-subscriber rows and their summaries: join
 // time, loss, jitter and the latency mean and maximum.
 func (s *sampler) subscribers(rep *Report) {
-	var joins, losses, jitA, jitV []float64
+	var joins, losses, jitA, jitV, stJoined, stPub, stSub []float64
 	var latSum time.Duration
 	var latFrames uint64
 	var tot totals
@@ -105,6 +110,11 @@ func (s *sampler) subscribers(rep *Report) {
 			continue // tracks announced, nothing arrived: counted as no join
 		}
 		row.JoinMs = ms(first.Sub(p.callStart))
+		stJoined = append(stJoined, ms(st.JoinDuration))
+		if st.Publish.ConnectedAfter > 0 {
+			stPub = append(stPub, ms(st.Publish.ConnectedAfter))
+		}
+		stSub = append(stSub, ms(st.Subscribe.ConnectedAfter))
 		row.Packets = mine.packets
 		if mine.expected > 0 {
 			row.LossPercent = 100 * float64(mine.lost) / float64(mine.expected)
@@ -134,6 +144,7 @@ func (s *sampler) subscribers(rep *Report) {
 	}
 	sortSubscribers(rep.Subscribers)
 	rep.JoinTimeMs = distOf(joins)
+	rep.JoinStagesMs = JoinStages{Joined: distOf(stJoined), PublishConnected: distOf(stPub), SubscribeConnected: distOf(stSub)}
 	rep.Loss.Subscribers = distOf(losses)
 	rep.Loss.PacketsLost, rep.Loss.PacketsExpected = tot.lost, tot.expected
 	if tot.expected > 0 {

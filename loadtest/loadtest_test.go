@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,39 @@ func TestPlot(t *testing.T) {
 		if got := niceCeil(c.in); got != c.want {
 			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
 		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	scrape := func(audio, video [4]int) []bucket {
+		var b strings.Builder
+		for i, le := range []string{"0.0001", "0.0005", "0.001", "+Inf"} {
+			b.WriteString(latencyMetric + `{kind="audio",le="` + le + `"} ` + strconv.Itoa(audio[i]) + "\n")
+			b.WriteString(latencyMetric + `{kind="video",le="` + le + `"} ` + strconv.Itoa(video[i]) + "\n")
+		}
+		bs, err := histogramBuckets(strings.NewReader(b.String()), latencyMetric)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	start := scrape([4]int{10, 10, 10, 10}, [4]int{0, 0, 0, 0})
+	// Between the scrapes: 50 observations ≤ 100 µs, 40 in (100, 500] µs,
+	// 9 in (0.5, 1] ms, 1 above 1 ms.
+	end := scrape([4]int{40, 60, 69, 70}, [4]int{20, 40, 40, 40})
+	if len(end) != 4 || !math.IsInf(end[3].le, 1) {
+		t.Fatalf("buckets %+v", end)
+	}
+	for _, c := range []struct{ q, want float64 }{{.5, 100e-6}, {.7, 300e-6}, {.99, 1e-3}, {.999, 1e-3}} {
+		got, ok := histogramQuantile(c.q, start, end)
+		if !ok || math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("q%.3f = %v (%v), want %v", c.q, got, ok, c.want)
+		}
+	}
+	if _, ok := histogramQuantile(.5, end, end); ok {
+		t.Error("a quantile without observations")
+	}
+	if _, err := histogramBuckets(strings.NewReader(latencyMetric+`{le="x"} 1`+"\n"), latencyMetric); err == nil {
+		t.Error("a bad bound was accepted")
 	}
 }

@@ -24,12 +24,18 @@ type Report struct {
 	JoinFailures     int     `json:"joinFailures"`
 	// JoinTimeMs is per participant, from its call's start-call API request
 	// to the first media packet it received.
-	JoinTimeMs Dist            `json:"joinTimeMs"`
-	Loss       LossReport      `json:"loss"`
-	Jitter     JitterReport    `json:"jitterMs"`
-	LatencyMs  LatencyReport   `json:"latencyMs"`
-	Forwarded  ForwardedReport `json:"packetsForwarded"`
-	Server     *ServerReport   `json:"server"`
+	JoinTimeMs Dist `json:"joinTimeMs"`
+	// JoinStagesMs break the join down, from each client's WebSocket dial.
+	JoinStagesMs JoinStages      `json:"joinStagesMs"`
+	Loss         LossReport      `json:"loss"`
+	Jitter       JitterReport    `json:"jitterMs"`
+	LatencyMs    LatencyReport   `json:"latencyMs"`
+	Forwarded    ForwardedReport `json:"packetsForwarded"`
+	// ServerLatencyMs is the server's own forwarding latency (ingress read
+	// to egress write) over the media window, from its /metrics histogram;
+	// null when /metrics could not be read.
+	ServerLatencyMs *ServerLatency `json:"serverForwardingLatencyMs"`
+	Server          *ServerReport  `json:"server"`
 	// Subscribers has one row per participant that received media.
 	Subscribers []SubscriberReport `json:"subscribers"`
 	// Timeline has one point per second of the run.
@@ -54,6 +60,21 @@ type Dist struct {
 	P95 float64 `json:"p95"`
 	P99 float64 `json:"p99"`
 	Max float64 `json:"max"`
+}
+
+// JoinStages: signaling `joined` received, publish transport connected
+// (ICE + DTLS), subscribe transport connected (after the server's offer).
+type JoinStages struct {
+	Joined             Dist `json:"joined"`
+	PublishConnected   Dist `json:"publishConnected"`
+	SubscribeConnected Dist `json:"subscribeConnected"`
+}
+
+// ServerLatency are quantiles estimated from the server's histogram
+// (linear inside a bucket, as Prometheus' histogram_quantile).
+type ServerLatency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
 }
 
 // LossReport: Total is over every received track; Subscribers is the
@@ -174,6 +195,9 @@ func (r *Report) WriteText(w io.Writer) {
 	j := r.JoinTimeMs
 	fmt.Fprintf(w, "join time     p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (start-call request → first media, n=%d)\n",
 		j.P50, j.P95, j.P99, j.Max, j.N)
+	js := r.JoinStagesMs
+	fmt.Fprintf(w, "join stages   p50 from the dial: joined %.0f ms, publish connected %.0f ms, subscribe connected %.0f ms\n",
+		js.Joined.P50, js.PublishConnected.P50, js.SubscribeConnected.P50)
 	l := r.Loss
 	fmt.Fprintf(w, "loss          %.3f%% (%d of %d packets); per subscriber p50 %.3f%%  p95 %.3f%%  worst %.3f%% (%s)\n",
 		l.TotalPercent, l.PacketsLost, l.PacketsExpected, l.Subscribers.P50, l.Subscribers.P95, l.Subscribers.Max, l.Worst)
@@ -190,6 +214,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "forwarded     %d packets received by clients (%.0f/s); %s; %d in the media window\n",
 		f.ReceivedByClients, f.PerSecond, server, f.MediaWindow)
+	if sl := r.ServerLatencyMs; sl != nil {
+		fmt.Fprintf(w, "server fwd    p50 %.3f ms  p99 %.3f ms  (ingress read → egress write, from the server's histogram)\n", sl.P50, sl.P99)
+	} else {
+		fmt.Fprintln(w, "server fwd    unavailable (/metrics not readable)")
+	}
 	if sv := r.Server; sv != nil {
 		fmt.Fprintf(w, "server        pid %d: CPU %.2f s (media window %.2f s = %.1f%% of a core), %.2f µs per forwarded packet; peak RSS %.1f MB (VmHWM), max sampled %.1f MB, at start %.1f MB\n",
 			sv.PID, sv.CPUSeconds, sv.MediaCPUSeconds, sv.CPUPercent, sv.CPUMicrosPerPacket,

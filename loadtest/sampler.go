@@ -28,11 +28,11 @@ type sampler struct {
 	lastProc    procSample
 	maxRSS      uint64
 	procErr     error
-	serverStart *uint64
+	serverStart *serverSample
 	serverErr   error
 	mediaStart  totals
 	mediaProc   procSample
-	mediaServer *uint64
+	mediaServer *serverSample
 	startProc   procSample
 }
 
@@ -42,8 +42,8 @@ func newSampler(r *runner, start time.Time) *sampler {
 
 // begin takes the baseline: the server counter and process before any call.
 func (s *sampler) begin(ctx context.Context) error {
-	if n, err := scrapeForwarded(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
-		s.serverStart = &n
+	if sv, err := scrapeServer(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
+		s.serverStart = &sv
 	} else {
 		s.serverErr = err
 	}
@@ -144,8 +144,8 @@ func (s *sampler) markMediaStart(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mediaStart = tot
-	if n, err := scrapeForwarded(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
-		s.mediaServer = &n
+	if sv, err := scrapeServer(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
+		s.mediaServer = &sv
 	}
 	if pid := s.r.cfg.ServerPID; pid != 0 {
 		if p, err := readProc(s.r.cfg.ProcRoot, pid); err == nil {

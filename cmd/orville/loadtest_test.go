@@ -77,6 +77,8 @@ func TestLoadtestAgainstServeDev(t *testing.T) {
 		"scenario.calls", "scenario.participants", "scenario.audioPublishers", "scenario.videoPublishers",
 		"scenario.durationSeconds", "participantsJoined", "joinFailures", "joinPhaseSeconds", "mediaSeconds",
 		"joinTimeMs.p50", "joinTimeMs.p95", "joinTimeMs.p99", "joinTimeMs.max",
+		"joinStagesMs.joined.p50", "joinStagesMs.publishConnected.p50", "joinStagesMs.subscribeConnected.p50",
+		"serverForwardingLatencyMs.p50", "serverForwardingLatencyMs.p99",
 		"loss.totalPercent", "loss.packetsLost", "loss.packetsExpected", "loss.perSubscriberPercent.max", "loss.worstSubscriber",
 		"jitterMs.audio.p50", "jitterMs.audio.max", "jitterMs.video.p50", "jitterMs.video.max", "jitterMs.worstSubscriber",
 		"latencyMs.p50", "latencyMs.p99", "latencyMs.max", "latencyMs.mean", "latencyMs.samples",
