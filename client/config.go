@@ -4,8 +4,9 @@
 // transport and measures what arrives.
 //
 // It is used by tests, by `orville test-calling` and by the load tester, so it
-// imports only pion, gorilla/websocket, zap and the standard library: never a
-// server package of this repository.
+// imports only pion, gorilla/websocket, zap, the standard library and this
+// repository's e2ee package (end-to-end encryption, client/e2ee.go): never a
+// server package (internal/archtest enforces it).
 package client
 
 import (
