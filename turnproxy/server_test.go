@@ -18,14 +18,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var testSecret = []byte("turn-secret-for-tests-0123456789")
 
-// Test ports (the range 45000–45999): a call owns 45100/45101,
-// another 45102/45103; 45110 is some other service on the host.
+// Test ports (the range 45000–45999, apart from cmd/orville's): a call owns 45500/45501,
+// another 45502/45503; 45510 is some other service on the host.
 const (
 	callA, callB = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-	portA, portB = 45100, 45102
-	portOther    = 45110
-	portMin      = 45100
-	portMax      = 45109
+	portA, portB = 45500, 45502
+	portOther    = 45510
+	portMin      = 45500
+	portMax      = 45509
 )
 
 // natIP plays the advertised --public-ip that is not a local address

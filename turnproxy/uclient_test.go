@@ -3,6 +3,7 @@ package turnproxy
 import (
 	"crypto/tls"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestCoturnClient(t *testing.T) {
 				flags = append(flags, "-S")
 			}
 			args := append(flags, "-W", string(testSecret), "-u", callA+":alice",
-				"-e", natIP.String(), "-r", "45100", "-n", "10", "-z", "5", "-p", port, host)
+				"-e", natIP.String(), "-r", strconv.Itoa(portA), "-n", "10", "-z", "5", "-p", port, host)
 			out, code := coturntest.Run(t, 30*time.Second, args...)
 			if sent, recv, ok := coturntest.Counts(out); code != 0 || !ok || sent != 20 || recv != 20 {
 				t.Fatalf("uclient exit %d, want 20 messages each way:\n%s", code, out)
@@ -52,7 +53,7 @@ func TestCoturnClient(t *testing.T) {
 			}
 			// A wrong secret cannot allocate.
 			bad := append(flags, "-W", "not-the-secret-0123456789", "-u", callA+":alice",
-				"-e", natIP.String(), "-r", "45100", "-n", "2", "-p", port, host)
+				"-e", natIP.String(), "-r", strconv.Itoa(portA), "-n", "2", "-p", port, host)
 			if out, code := coturntest.Run(t, 30*time.Second, bad...); code <= 0 || !strings.Contains(out, "Cannot complete Allocation") {
 				t.Fatalf("wrong secret: exit %d\n%s", code, out)
 			}
