@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"github.com/orville/orville/internal/pionlog"
 	"net"
 
 	"github.com/pion/dtls/v3"
@@ -104,7 +105,7 @@ func newAPI(cfg *Config, mux ice.UDPMux, publish bool) (*webrtc.API, error) {
 			return nil, fmt.Errorf("sfu: advertised addresses: %w", err)
 		}
 	}
-	se.LoggerFactory = zapLoggerFactory{cfg.Logger.Named("pion")}
+	se.LoggerFactory = pionlog.Factory{Log: cfg.Logger.Named("pion"), Demote: true}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(se)), nil
 }

@@ -11,6 +11,7 @@ package sfu
 
 import (
 	"errors"
+	"github.com/orville/orville/internal/pionlog"
 	"net"
 	"sort"
 	"sync"
@@ -59,7 +60,7 @@ func NewCall(cfg Config) (*Call, error) {
 			// Batched egress (batchconn.go): one sendmmsg for what every
 			// writer queued meanwhile.
 			UDPConn: newBatchConn(conn, func(error) { c.cfg.Observer.PacketDropped("write") }),
-			Logger:  zapLoggerFactory{cfg.Logger.Named("pion")}.NewLogger("udpmux"),
+			Logger:  pionlog.Factory{Log: cfg.Logger.Named("pion"), Demote: true}.NewLogger("udpmux"),
 		})
 		c.muxes = append(c.muxes, mux)
 		api, err := newAPI(&c.cfg, mux, i == 0)
