@@ -2,9 +2,9 @@ package sfu
 
 import (
 	"fmt"
-	"github.com/orville/orville/internal/pionlog"
 	"net"
 
+	"github.com/orville/orville/internal/pionlog"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"

@@ -11,12 +11,12 @@ package sfu
 
 import (
 	"errors"
-	"github.com/orville/orville/internal/pionlog"
 	"net"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/orville/orville/internal/pionlog"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
