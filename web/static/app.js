@@ -275,6 +275,7 @@ async function main() {
   }
   if (secret !== null) {
     if (new TextEncoder().encode(secret).length < MIN_SECRET) {
+      ui.setE2EE(false, '', '#key= too short');
       setState('error', `the #key= secret must be at least ${MIN_SECRET} bytes`);
       return;
     }

@@ -7,10 +7,10 @@ export function setState(state, detail = '') {
   el.dataset.state = state;
 }
 
-export function setE2EE(on, kid) {
+export function setE2EE(on, kid, why = 'no #key= in the link') {
   const el = $('e2ee');
   el.dataset.on = on ? 'yes' : 'no';
-  el.textContent = on ? '✓ End-to-end encrypted' : '⚠ Not end-to-end encrypted (no #key= in the link)';
+  el.textContent = on ? '✓ End-to-end encrypted' : `⚠ Not end-to-end encrypted (${why})`;
   el.title = on ? `SFrame (RFC 9605), AES-128-GCM; sender key id ${kid}` : 'Media is protected in transit only (DTLS-SRTP).';
 }
 
