@@ -40,9 +40,12 @@ type Config struct {
 	Duration time.Duration
 	// VideoBitrate of each video publisher (default client.DefaultVideoBitrate).
 	VideoBitrate int
-	// NewTransform, when set, gives each participant its frame transform
-	// (end-to-end encryption).
-	NewTransform func(callID, participantID string) client.FrameTransform
+	// E2EE encrypts every frame end to end (RFC 9605 SFrame, client.E2EE):
+	// each call gets its own random secret shared by its participants, as a
+	// messaging platform's E2E channel would hand out.
+	E2EE bool
+	// ForceTCP makes every client skip UDP (ICE-TCP or TURN over TLS/TCP).
+	ForceTCP bool
 
 	// ServerPID, when not 0, is the server's process id on this host: its
 	// CPU time and memory are read from /proc.

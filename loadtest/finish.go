@@ -81,8 +81,15 @@ func (s *sampler) subscribers(rep *Report) {
 	var tot totals
 	worstLoss, worstJit := -1.0, -1.0
 	rep.Subscribers = []SubscriberReport{}
+	rep.Transports = map[string]int{}
 	for _, p := range s.r.clients() {
 		st := p.c.Stats()
+		if st.Subscribe.Path != "" {
+			rep.Transports[st.Subscribe.Path]++
+		}
+		for _, rt := range st.Received {
+			rep.DecryptFailures += rt.FramesDecryptFailed
+		}
 		if len(st.Received) == 0 {
 			continue
 		}

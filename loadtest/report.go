@@ -36,6 +36,11 @@ type Report struct {
 	// null when /metrics could not be read.
 	ServerLatencyMs *ServerLatency `json:"serverForwardingLatencyMs"`
 	Server          *ServerReport  `json:"server"`
+	// Transports counts participants by the path their subscribe transport
+	// took: udp, tcp (ICE-TCP), turn-tls, turn-tcp.
+	Transports map[string]int `json:"transports"`
+	// DecryptFailures counts received frames that failed to decrypt (--e2ee).
+	DecryptFailures uint64 `json:"decryptFailures"`
 	// Subscribers has one row per participant that received media.
 	Subscribers []SubscriberReport `json:"subscribers"`
 	// Timeline has one point per second of the run.
@@ -51,6 +56,7 @@ type Scenario struct {
 	DurationSeconds float64 `json:"durationSeconds"`
 	VideoBitrate    int     `json:"videoBitrate"`
 	E2EE            bool    `json:"e2ee"`
+	ForceTCP        bool    `json:"forceTcp"`
 }
 
 // Dist summarizes a distribution (nearest-rank percentiles).
@@ -189,9 +195,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // WriteText prints the report for a person.
 func (r *Report) WriteText(w io.Writer) {
 	s := r.Scenario
-	fmt.Fprintf(w, "orville loadtest: %d call(s) × %d participants (%d audio, %d video publishers%s), %.0fs of media\n",
-		s.Calls, s.Participants, s.AudioPublishers, s.VideoPublishers, map[bool]string{true: ", E2EE"}[s.E2EE], s.DurationSeconds)
-	fmt.Fprintf(w, "participants  %d joined, %d failed (join phase %.1fs)\n", r.Joined, r.JoinFailures, r.JoinPhaseSeconds)
+	fmt.Fprintf(w, "orville loadtest: %d call(s) × %d participants (%d audio, %d video publishers%s%s), %.0fs of media\n",
+		s.Calls, s.Participants, s.AudioPublishers, s.VideoPublishers, map[bool]string{true: ", E2EE"}[s.E2EE],
+		map[bool]string{true: ", TCP forced"}[s.ForceTCP], s.DurationSeconds)
+	fmt.Fprintf(w, "participants  %d joined, %d failed (join phase %.1fs); transports %v; %d frames failed to decrypt\n",
+		r.Joined, r.JoinFailures, r.JoinPhaseSeconds, r.Transports, r.DecryptFailures)
 	j := r.JoinTimeMs
 	fmt.Fprintf(w, "join time     p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (start-call request → first media, n=%d)\n",
 		j.P50, j.P95, j.P99, j.Max, j.N)

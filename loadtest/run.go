@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,10 +29,11 @@ type runner struct {
 	api  *client.APIClient
 	prog *progress
 
-	mu     sync.Mutex
-	parts  []*participant
-	joined int
-	calls  []string
+	mu      sync.Mutex
+	parts   []*participant
+	joined  int
+	calls   []string
+	secrets map[string][]byte // per call, with --e2ee
 }
 
 // Run performs one load test and returns its report. It stops early, with
@@ -49,7 +51,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{StartedAt: time.Now(), Scenario: Scenario{
 		Calls: cfg.Calls, Participants: cfg.Participants, AudioPublishers: cfg.AudioPublishers,
 		VideoPublishers: cfg.VideoPublishers, DurationSeconds: cfg.Duration.Seconds(),
-		VideoBitrate: cfg.VideoBitrate, E2EE: cfg.NewTransform != nil,
+		VideoBitrate: cfg.VideoBitrate, E2EE: cfg.E2EE, ForceTCP: cfg.ForceTCP,
 	}}
 	smp := newSampler(r, rep.StartedAt)
 	if err := smp.begin(ctx); err != nil {
@@ -151,8 +153,14 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 	ccfg := client.Config{SignalingURL: url, Token: g.Token, TLSConfig: r.cfg.tlsConfig(),
 		ParticipantID: p.id, PublishAudio: p.audio, PublishVideo: p.video,
 		VideoBitrate: r.cfg.VideoBitrate, Logger: r.cfg.Logger, JoinTimeout: r.cfg.JoinTimeout}
-	if r.cfg.NewTransform != nil {
-		ccfg.Transform = r.cfg.NewTransform(p.call, p.id)
+	ccfg.ForceTCP = r.cfg.ForceTCP
+	if r.cfg.E2EE {
+		t, err := client.NewE2EE(client.E2EEConfig{Secret: r.callSecret(p.call)})
+		if err != nil {
+			p.err = err
+			return
+		}
+		ccfg.Transform = t
 	}
 	c, err := client.Join(ctx, ccfg)
 	if err != nil {
@@ -239,4 +247,21 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// callSecret is the call's shared E2EE secret, made on first use. It stays
+// in this process: the server never sees it.
+func (r *runner) callSecret(call string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.secrets == nil {
+		r.secrets = map[string][]byte{}
+	}
+	if s, ok := r.secrets[call]; ok {
+		return s
+	}
+	s := make([]byte, 32)
+	_, _ = rand.Read(s)
+	r.secrets[call] = s
+	return s
 }

@@ -31,6 +31,8 @@ func loadTest(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fs.IntVar(&cfg.VideoPublishers, "video-publishers", 0, "participants per call publishing VP8 video (1.5 Mb/s, 30 fps, key frame every 3 s)")
 	fs.IntVar(&cfg.VideoBitrate, "video-bitrate", 0, "video bitrate in bits/s (default 1500000)")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long media flows once everybody has joined")
+	fs.BoolVar(&cfg.E2EE, "e2ee", false, "encrypt every frame end to end (RFC 9605 SFrame), one random secret per call")
+	fs.BoolVar(&cfg.ForceTCP, "force-tcp", false, "clients skip UDP: ICE-TCP or TURN over TLS/TCP from the start")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this host: report its CPU time and memory from /proc")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	plot := fs.String("plot", "", "write bitrate, loss and server CPU over time to this PNG file")
@@ -73,7 +75,7 @@ func loadTest(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	} else {
 		rep.WriteText(stdout)
 	}
-	if rep.JoinFailures > 0 || rep.Joined == 0 || rep.Forwarded.ReceivedByClients == 0 {
+	if rep.JoinFailures > 0 || rep.Joined == 0 || rep.Forwarded.ReceivedByClients == 0 || rep.DecryptFailures > 0 {
 		return exitNoMedia
 	}
 	return exitOK

@@ -148,6 +148,30 @@ func TestLoadtestAgainstServeDev(t *testing.T) {
 		t.Errorf("timeline has %d points for a run of more than 3 s", len(rep.Timeline))
 	}
 
+	// The same, end-to-end encrypted and over TCP only.
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"loadtest", "--api", api, "--insecure", "--api-secret", secret, "--calls", "1", "--participants", "2",
+		"--audio-publishers", "2", "--video-publishers", "1", "--duration", "2s", "--e2ee", "--force-tcp", "--json"},
+		&stdout, &stderr, func(string) string { return "" })
+	var tcp struct {
+		Scenario        struct{ E2EE, ForceTCP bool }  `json:"scenario"`
+		Transports      map[string]int                 `json:"transports"`
+		DecryptFailures *uint64                        `json:"decryptFailures"`
+		Loss            struct{ TotalPercent float64 } `json:"loss"`
+		Forwarded       struct {
+			Received uint64 `json:"receivedByClients"`
+		} `json:"packetsForwarded"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &tcp); code != exitOK || err != nil {
+		t.Fatalf("--e2ee --force-tcp: exit %d, %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+	}
+	if !tcp.Scenario.E2EE || !tcp.Scenario.ForceTCP || tcp.Transports["tcp"]+tcp.Transports["turn-tls"]+tcp.Transports["turn-tcp"] != 2 ||
+		tcp.Transports["udp"] != 0 || tcp.DecryptFailures == nil || *tcp.DecryptFailures != 0 ||
+		tcp.Loss.TotalPercent != 0 || tcp.Forwarded.Received == 0 {
+		t.Errorf("--e2ee --force-tcp report: %s", stdout.String())
+	}
+
 	f, err := os.Open(plot)
 	if err != nil {
 		t.Fatal(err)
