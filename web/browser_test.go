@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/orville/orville/internal/browsertest"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +82,7 @@ func (s *shapeTap) start(t *testing.T, api *client.APIClient, call string) {
 // forwards only SFrame ciphertext. Then mute goes through to the server,
 // and leave ends the other's tile.
 func TestTwoBrowsersE2EECall(t *testing.T) {
-	requireChromium(t)
+	browsertest.Require(t)
 	tap := &shapeTap{}
 	s := startCallServer(t, 46120, tap.tap)
 	call := s.createCall(t)
@@ -195,7 +196,7 @@ func TestBrowserGoInterop(t *testing.T) {
 }
 
 func browserGoInterop(t *testing.T, portStart int, fallback bool) {
-	requireChromium(t)
+	browsertest.Require(t)
 	s := startCallServer(t, portStart, nil)
 	call := s.createCall(t)
 

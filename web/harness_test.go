@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/orville/orville/internal/browsertest"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -30,21 +30,6 @@ import (
 // Browser tests run Debian's Chromium headless with a fake camera and
 // microphone. Ports 46100–46199 (media) are this package's; HTTP servers use
 // ephemeral loopback ports.
-
-const chromiumPath = "/usr/bin/chromium"
-
-// requireChromium fails under CI (where .ci/run installs Chromium) and skips,
-// saying why, elsewhere.
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing under CI: .ci/run must install the chromium package", chromiumPath)
-	}
-	t.Skipf("skipping browser test: %s not found (apt-get install chromium; under CI=true this fails instead)", chromiumPath)
-}
 
 const apiSecret = "web-test-api-secret-0123456789"
 
@@ -155,25 +140,8 @@ func (b *browser) sentToServer() []string {
 
 func newBrowser(t *testing.T, name string, s *callServer) *browser {
 	t.Helper()
-	requireChromium(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// The server is on loopback: let WebRTC use loopback candidates and
-		// real host addresses rather than mDNS names.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", s.spki),
-		chromedp.UserDataDir(t.TempDir()),
-	}
+	browsertest.Require(t)
+	opts := browsertest.Options(s.spki, t.TempDir())
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {

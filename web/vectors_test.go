@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"github.com/orville/orville/internal/browsertest"
 	"strconv"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // JSON file the Go package e2ee is tested with) in headless Chromium, through
 // web/static/sframe.js on WebCrypto.
 func TestBrowserSFrameVectors(t *testing.T) {
-	requireChromium(t)
+	browsertest.Require(t)
 	s := startCallServer(t, 46100, nil)
 	b := newBrowser(t, "vectors", s)
 	b.navigate(s.base + "/")
@@ -42,7 +43,7 @@ func TestBrowserSFrameVectors(t *testing.T) {
 // the same sender base keys and that each decrypts the other's frames
 // (VP8 key and delta frames, Opus, a frame shorter than its prefix).
 func TestBrowserGoKeySchedule(t *testing.T) {
-	requireChromium(t)
+	browsertest.Require(t)
 	s := startCallServer(t, 46110, nil)
 	b := newBrowser(t, "schedule", s)
 	b.navigate(s.base + "/")

@@ -4,8 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"os"
-	"os/exec"
+	"github.com/orville/orville/internal/browsertest"
 	"testing"
 	"time"
 
@@ -13,8 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/orville/orville/internal/tlsutil"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // relayOnlyTLS makes every RTCPeerConnection of the page relay-only
 // (iceTransportPolicy "relay") through the TURN over TLS URLs the server
@@ -53,12 +50,7 @@ type pageState struct {
 // port, joins a call with the web client at / and decodes the video of the
 // other participant (a second Chromium tab with a fake camera).
 func TestBrowserRelayOverTURNTLS(t *testing.T) {
-	if _, err := exec.LookPath(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing under CI: .ci/run must install chromium", chromium)
-		}
-		t.Skipf("%s not found (apt-get install chromium; under CI=true this fails instead)", chromium)
-	}
+	browsertest.Require(t)
 	s := startStack(t, 45400)
 	_, g := s.call(t, "alice", "bob")
 
@@ -129,23 +121,7 @@ func TestBrowserRelayOverTURNTLS(t *testing.T) {
 // that trusts the server certificate with the given SPKI hash.
 func newChromium(t *testing.T, spki string) context.Context {
 	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// The server is on loopback: let WebRTC use loopback addresses.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
-		chromedp.UserDataDir(t.TempDir()),
-	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(spki, t.TempDir())...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancelTab()
