@@ -57,9 +57,10 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 
 	if pid := s.r.cfg.ServerPID; pid != 0 && procErr == nil && s.procErr == nil {
 		sv := &ServerReport{PID: pid,
-			CPUSeconds:      (procEnd.cpu - s.startProc.cpu).Seconds(),
-			MediaCPUSeconds: (procEnd.cpu - s.mediaProc.cpu).Seconds(),
-			PeakRSSBytes:    procEnd.peakRSS, StartRSSBytes: s.startProc.rss,
+			CPUSeconds:         (procEnd.cpu - s.startProc.cpu).Seconds(),
+			MediaCPUSeconds:    (procEnd.cpu - s.mediaProc.cpu).Seconds(),
+			MediaSystemSeconds: (procEnd.sys - s.mediaProc.sys).Seconds(),
+			PeakRSSBytes:       procEnd.peakRSS, StartRSSBytes: s.startProc.rss,
 			MaxSampledRSSBytes: max(s.maxRSS, procEnd.rss),
 		}
 		if w := procEnd.at.Sub(s.mediaProc.at); w > 0 {

@@ -48,7 +48,7 @@ func TestReadProc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.cpu != 3800*time.Millisecond || p.rss != 40<<20 || p.peakRSS != 50<<20 {
+	if p.cpu != 3800*time.Millisecond || p.sys != 1300*time.Millisecond || p.rss != 40<<20 || p.peakRSS != 50<<20 {
 		t.Fatalf("%+v", p)
 	}
 	if _, err := readProc(root, 1); err == nil {

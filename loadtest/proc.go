@@ -18,6 +18,7 @@ const clockTicks = 100
 type procSample struct {
 	at      time.Time
 	cpu     time.Duration // user + system
+	sys     time.Duration // system (kernel) time alone
 	rss     uint64        // VmRSS, bytes
 	peakRSS uint64        // VmHWM, bytes: the high-water mark since the process started
 }
@@ -46,6 +47,7 @@ func readProc(root string, pid int) (procSample, error) {
 		return s, fmt.Errorf("loadtest: %s/stat: bad utime/stime", dir)
 	}
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	s.sys = time.Duration(stime) * time.Second / clockTicks
 
 	status, err := os.Open(filepath.Join(dir, "status"))
 	if err != nil {

@@ -22,6 +22,8 @@ type Report struct {
 	MediaSeconds     float64 `json:"mediaSeconds"`
 	Joined           int     `json:"participantsJoined"`
 	JoinFailures     int     `json:"joinFailures"`
+	// JoinErrors are the first few join failures, "participant: error".
+	JoinErrors []string `json:"joinErrors"`
 	// JoinTimeMs is per participant, from its call's start-call API request
 	// to the first media packet it received.
 	JoinTimeMs Dist `json:"joinTimeMs"`
@@ -136,6 +138,9 @@ type ServerReport struct {
 	// over the media window only.
 	CPUSeconds      float64 `json:"cpuSeconds"`
 	MediaCPUSeconds float64 `json:"mediaCpuSeconds"`
+	// MediaSystemSeconds is the kernel's share of MediaCPUSeconds: socket
+	// calls, and on loopback the receivers' packet delivery too.
+	MediaSystemSeconds float64 `json:"mediaSystemCpuSeconds"`
 	// CPUPercent is MediaCPUSeconds per media second, in % of one core.
 	CPUPercent float64 `json:"cpuPercent"`
 	// CPUMicrosPerPacket is MediaCPUSeconds / Forwarded.MediaWindow.
@@ -200,6 +205,9 @@ func (r *Report) WriteText(w io.Writer) {
 		map[bool]string{true: ", TCP forced"}[s.ForceTCP], s.DurationSeconds)
 	fmt.Fprintf(w, "participants  %d joined, %d failed (join phase %.1fs); transports %v; %d frames failed to decrypt\n",
 		r.Joined, r.JoinFailures, r.JoinPhaseSeconds, r.Transports, r.DecryptFailures)
+	for _, e := range r.JoinErrors {
+		fmt.Fprintf(w, "join failed   %s\n", e)
+	}
 	j := r.JoinTimeMs
 	fmt.Fprintf(w, "join time     p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (start-call request → first media, n=%d)\n",
 		j.P50, j.P95, j.P99, j.Max, j.N)
@@ -228,8 +236,8 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "server fwd    unavailable (/metrics not readable)")
 	}
 	if sv := r.Server; sv != nil {
-		fmt.Fprintf(w, "server        pid %d: CPU %.2f s (media window %.2f s = %.1f%% of a core), %.2f µs per forwarded packet; peak RSS %.1f MB (VmHWM), max sampled %.1f MB, at start %.1f MB\n",
-			sv.PID, sv.CPUSeconds, sv.MediaCPUSeconds, sv.CPUPercent, sv.CPUMicrosPerPacket,
+		fmt.Fprintf(w, "server        pid %d: CPU %.2f s (media window %.2f s = %.1f%% of a core, %.0f%% in the kernel), %.2f µs per forwarded packet; peak RSS %.1f MB (VmHWM), max sampled %.1f MB, at start %.1f MB\n",
+			sv.PID, sv.CPUSeconds, sv.MediaCPUSeconds, sv.CPUPercent, 100*sv.MediaSystemSeconds/max(sv.MediaCPUSeconds, 1e-9), sv.CPUMicrosPerPacket,
 			mb(sv.PeakRSSBytes), mb(sv.MaxSampledRSSBytes), mb(sv.StartRSSBytes))
 	} else {
 		fmt.Fprintln(w, "server        not measured (--server-pid with the server on this host)")

@@ -13,6 +13,12 @@ import (
 	"github.com/orville/orville/client"
 )
 
+// maxConcurrentJoins bounds the client.Join calls in flight (see join).
+const maxConcurrentJoins = 16
+
+// maxJoinErrors bounds the join errors the report repeats.
+const maxJoinErrors = 5
+
 // participant is one synthetic client of the run.
 type participant struct {
 	call, id     string
@@ -34,6 +40,7 @@ type runner struct {
 	joined  int
 	calls   []string
 	secrets map[string][]byte // per call, with --e2ee
+	dials   chan struct{}     // bounds the joins in flight
 }
 
 // Run performs one load test and returns its report. It stops early, with
@@ -42,7 +49,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, configError{err}
 	}
-	r := &runner{cfg: cfg, hc: cfg.httpClient()}
+	r := &runner{cfg: cfg, hc: cfg.httpClient(), dials: make(chan struct{}, maxConcurrentJoins)}
 	defer r.hc.CloseIdleConnections()
 	r.api = &client.APIClient{BaseURL: strings.TrimRight(cfg.APIURL, "/"), Secret: cfg.APISecret, HTTPClient: r.hc}
 	r.prog = newProgress(cfg.Progress, cfg.Calls*cfg.Participants, cfg.Duration)
@@ -76,13 +83,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// renegotiations belong to the join, not to the forwarding cost.
 	r.waitForMedia(ctx)
 	rep.JoinPhaseSeconds = time.Since(rep.StartedAt).Seconds()
-	var failures []string
+	failures := []string{}
 	for _, p := range r.parts {
 		if p.err != nil {
 			failures = append(failures, fmt.Sprintf("%s: %v", p.id, p.err))
 		}
 	}
 	rep.Joined, rep.JoinFailures = len(r.parts)-len(failures), len(failures)
+	rep.JoinErrors = failures[:min(len(failures), maxJoinErrors)]
 	if rep.Joined == 0 {
 		stopSampling()
 		if len(failures) == 0 {
@@ -162,7 +170,17 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 		}
 		ccfg.Transform = t
 	}
+	// All clients dial from this one address, and the server's TCP front
+	// treats many handshakes pending from one address as a flood (it closes
+	// the oldest past 32): keep the dials in flight below that.
+	select {
+	case r.dials <- struct{}{}:
+	case <-ctx.Done():
+		p.err = ctx.Err()
+		return
+	}
 	c, err := client.Join(ctx, ccfg)
+	<-r.dials
 	if err != nil {
 		p.err = err
 		return
