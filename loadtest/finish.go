@@ -84,7 +84,10 @@ func (s *sampler) subscribers(rep *Report) {
 	rep.Subscribers = []SubscriberReport{}
 	rep.Transports = map[string]int{}
 	for _, p := range s.r.clients() {
-		st := p.c.Stats()
+		st, ok := p.stats()
+		if !ok {
+			continue
+		}
 		if st.Subscribe.Path != "" {
 			rep.Transports[st.Subscribe.Path]++
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orville/orville/client"
@@ -26,6 +27,25 @@ type participant struct {
 	audio, video bool
 	c            *client.Client
 	err          error
+	subscribed   atomic.Bool // the subscribe transport has connected
+}
+
+// stats returns the client's statistics once its subscribe transport has
+// connected, else ok is false. Before that, pion may still be starting the
+// transport, and reading its candidate pair then races with the start
+// (pion's ICETransport reads those fields without its lock); a participant
+// whose subscribe transport has not connected has received nothing anyway.
+func (p *participant) stats() (st client.Stats, ok bool) {
+	if !p.subscribed.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		err := p.c.WaitConnected(ctx, client.TransportSubscribe)
+		cancel()
+		if err != nil {
+			return st, false
+		}
+		p.subscribed.Store(true)
+	}
+	return p.c.Stats(), true
 }
 
 // runner holds one run's state.
@@ -243,7 +263,8 @@ func (r *runner) waitForMedia(ctx context.Context) {
 		ready := true
 		for _, p := range parts {
 			n := 0
-			for _, rt := range p.c.Stats().Received {
+			st, _ := p.stats()
+			for _, rt := range st.Received {
 				if rt.Packets > 0 {
 					n++
 				}

@@ -85,7 +85,10 @@ func (s *sampler) sample() totals {
 	var lat []float64
 	s.mu.Lock()
 	for _, p := range parts {
-		st := p.c.Stats()
+		st, ok := p.stats()
+		if !ok {
+			continue
+		}
 		for _, rt := range st.Received {
 			addTrack(&tot, rt)
 			key := p.id + "|" + rt.ParticipantID + "|" + rt.TrackID
