@@ -16,10 +16,7 @@ import (
 func TestHotPathDoesNotAllocate(t *testing.T) {
 	up, subs, ws := fanOut(t, webrtc.RTPCodecTypeAudio, 20)
 	buf := make([]byte, maxPacketSize)
-	pkts := make([][]byte, 256)
-	for i := range pkts {
-		pkts[i] = testPacket(uint16(i), make([]byte, 100))
-	}
+	pkts := testPackets(256, func() []byte { return make([]byte, 100) })
 	i := 0
 	if a := testing.AllocsPerRun(2000, func() {
 		up.ingest(pkts[i&255])
@@ -48,6 +45,15 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if ws[0].packets == 0 {
 		t.Fatal("nothing was written: the measurement measured nothing")
 	}
+}
+
+// testPackets returns n RTP packets with sequence numbers 0…n-1.
+func testPackets(n int, payload func() []byte) [][]byte {
+	pkts := make([][]byte, n)
+	for i := range pkts {
+		pkts[i] = testPacket(uint16(i), payload())
+	}
+	return pkts
 }
 
 // BenchmarkDownTrackWrite is one subscriber's share of a forwarded packet:
@@ -79,13 +85,12 @@ func BenchmarkFanOutVideo(b *testing.B) {
 	up, subs, _ := fanOut(b, webrtc.RTPCodecTypeVideo, 10)
 	up.mime = webrtc.MimeTypeVP8
 	buf := make([]byte, maxPacketSize)
-	pkts := make([][]byte, 256)
-	for i := range pkts {
+	pkts := testPackets(256, func() []byte {
 		// A VP8 key frame descriptor, so every subscriber starts at once.
 		payload := make([]byte, 1100)
 		payload[0], payload[1] = 0x10, 0x00
-		pkts[i] = testPacket(uint16(i), payload)
-	}
+		return payload
+	})
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
