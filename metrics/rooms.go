@@ -22,7 +22,7 @@ func newRoomsCollector(ns string, rooms *roommgr.Manager) *roomsCollector {
 		calls:        d("calls", "Calls in progress."),
 		participants: d("participants", "Participants in all calls."),
 		tracks:       d("tracks", "Published tracks in all calls, by kind.", "kind"),
-		transports:   d("participants_by_transport", "Participants by the path of their media: udp, tcp or turn (empty before ICE connects).", "transport"),
+		transports:   d("participants_by_transport", "Participants by the path of their media: udp, tcp or turn, or connecting before ICE has selected one.", "transport"),
 		pairs:        d("port_pairs", "UDP port pairs of the media range, used or free.", "state"),
 	}
 }
