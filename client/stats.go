@@ -147,9 +147,13 @@ func (c *Client) Stats() Stats {
 // measured with STUN connectivity checks and consent freshness, RFC 7675).
 func (t *transport) stats() TransportStats {
 	ts := TransportStats{State: t.pc.ConnectionState().String()}
-	if at := t.connectedAfter.Load(); at > 0 {
-		ts.ConnectedAfter = time.Duration(at)
+	at := t.connectedAfter.Load()
+	if at == 0 {
+		// pion's GetStats races with the transport still starting (the race
+		// detector shows it): there is no pair to report before connecting.
+		return ts
 	}
+	ts.ConnectedAfter = time.Duration(at)
 	dtls := t.pc.SCTP().Transport()
 	if dtls == nil || dtls.ICETransport() == nil {
 		return ts
