@@ -51,7 +51,8 @@ type Config struct {
 	// it (default 10 s).
 	HandshakeTimeout time.Duration
 	// MaxPending bounds connections still being sniffed (default 1024);
-	// MaxPendingPerIP bounds them per source address (default 32). Past
+	// MaxPendingPerIP bounds them per source address (default 256: a large
+	// meeting behind one NAT may start its TLS handshakes at once). Past
 	// either bound the oldest one of that scope is closed.
 	MaxPending, MaxPendingPerIP int
 	// MaxConns bounds every open connection, sniffed or handed out (default
@@ -76,7 +77,7 @@ func (c *Config) validate() error {
 		}
 	}
 	def(&c.MaxPending, 1024)
-	def(&c.MaxPendingPerIP, 32)
+	def(&c.MaxPendingPerIP, 256)
 	def(&c.MaxConns, 8192)
 	def(&c.Backlog, 128)
 	if c.FirstBytesTimeout <= 0 {
