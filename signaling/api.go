@@ -25,7 +25,7 @@ type apiRoute struct {
 }
 
 func (s *Server) apiRoutes() []apiRoute {
-	return []apiRoute{
+	routes := []apiRoute{
 		{"POST /v1/calls", accessBearer, s.apiCreateCall},
 		{"GET /v1/calls", accessBearer, s.apiListCalls},
 		{"GET /v1/calls/{eventId}", accessBearer, s.apiGetCall},
@@ -36,6 +36,14 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET /readyz", accessSource, s.apiReadyz},
 		{"GET /v1/openapi.yaml", accessSource, serveOpenAPI},
 	}
+	if h := s.cfg.MetricsHandler; h != nil {
+		routes = append(routes, apiRoute{"GET /metrics", accessBearer, h.ServeHTTP})
+	}
+	if h := s.cfg.LogLevelHandler; h != nil {
+		routes = append(routes, apiRoute{"GET /v1/log-level", accessBearer, h.ServeHTTP},
+			apiRoute{"PUT /v1/log-level", accessBearer, h.ServeHTTP})
+	}
+	return routes
 }
 
 // APIHandler serves the messaging server's HTTP API (TCP 444, behind TLS).

@@ -53,8 +53,10 @@ func newAPIFixture(t *testing.T, portStart int, mod func(*Config)) *apiFixture {
 	}
 	m := &apiMetricsRecorder{}
 	cfg := Config{Rooms: rooms, APISecret: apiTestSecret, Logger: log, Metrics: m,
-		APIAllow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		SignalingURL: "wss://calls.example.com/v1/rtc"}
+		APIAllow:        []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		SignalingURL:    "wss://calls.example.com/v1/rtc",
+		MetricsHandler:  http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("orville_calls 0\n")) }),
+		LogLevelHandler: zap.NewAtomicLevel()}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -622,5 +624,28 @@ func TestOpenAPIDocument(t *testing.T) {
 	ex = content["application/json"].(map[string]any)["examples"].(map[string]any)["reference"].(map[string]any)["value"].(map[string]any)
 	if !reflect.DeepEqual(ex, ref) {
 		t.Fatalf("reference example %v, want %v", ex, ref)
+	}
+}
+
+// The operator routes sit behind the same checks as the rest of the API.
+func TestAPIOperatorRoutes(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	level := zap.NewAtomicLevel()
+	f := newAPIFixture(t, 43080, func(c *Config) { c.LogLevelHandler = level })
+	defer f.close()
+	if r := f.do("PUT", "/v1/log-level", "", []byte(`{"level":"debug"}`)); r.status != http.StatusUnauthorized {
+		t.Fatalf("log level without the secret: %d", r.status)
+	}
+	if level.Level() != zap.InfoLevel {
+		t.Fatal("an unauthenticated request changed the level")
+	}
+	if r := f.authed("PUT", "/v1/log-level", `{"level":"debug"}`); r.status != http.StatusOK || level.Level() != zap.DebugLevel {
+		t.Fatalf("PUT level: %d %s, level %v", r.status, r.body, level.Level())
+	}
+	if r := f.authed("GET", "/metrics", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), "orville_calls") {
+		t.Fatalf("GET /metrics: %d %s", r.status, r.body)
+	}
+	if r := f.do("GET", "/metrics", "Bearer wrong", nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("metrics with a wrong secret: %d", r.status)
 	}
 }

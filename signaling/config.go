@@ -43,6 +43,10 @@ type Config struct {
 	Logger *zap.Logger
 	// Metrics, if set, counts API requests by route and status.
 	Metrics APIMetrics
+	// MetricsHandler (Prometheus exposition) and LogLevelHandler (zap's
+	// AtomicLevel: GET, PUT {"level":"debug"}) are operator routes on the API
+	// listener, behind the same source and secret checks; nil leaves them out.
+	MetricsHandler, LogLevelHandler http.Handler
 	// Web, if set, is served at / on the client listener (the web client,
 	// package web); /v1/rtc and /healthz take precedence.
 	Web http.Handler

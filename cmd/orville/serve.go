@@ -89,7 +89,9 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
 		Metrics: mets, ICEServers: front.iceServers, // TURN credentials come with each join token
-		Web: web.Handler(), // the browser client at / on the client listener
+		Web:             web.Handler(),  // the browser client at / on the client listener
+		MetricsHandler:  mets.Handler(), // Prometheus scrapes with the API secret as its bearer token
+		LogLevelHandler: level,
 	})
 	if err != nil {
 		return err
@@ -98,9 +100,6 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 
 	apiMux := http.NewServeMux()
 	apiMux.Handle("/", sig.APIHandler())
-	apiMux.Handle("/v1/log-level", sig.Authorized(level))
-	// Prometheus scrapes with the API secret as its bearer token.
-	apiMux.Handle("GET /metrics", sig.Authorized(mets.Handler()))
 	if cfg.Pprof {
 		apiMux.Handle("/debug/pprof/", sig.Authorized(http.HandlerFunc(pprof.Index)))
 		apiMux.Handle("/debug/pprof/profile", sig.Authorized(http.HandlerFunc(pprof.Profile)))
