@@ -65,6 +65,15 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 		return nil, fmt.Errorf("sfu: subscribe transport: %w", err)
 	}
 	p.sub = newSubscriber(p.subPC, &c.cfg, c.epoch, p.log)
+	// Open the subscribe transport at join, before any track exists: a data
+	// channel gives the first offer an m-section, so ICE and DTLS run in
+	// parallel with the publish transport's and a track published later
+	// costs one offer/answer instead of a second handshake in series.
+	if _, err := p.subPC.CreateDataChannel("orville", nil); err != nil {
+		_ = p.pub.Close()
+		_ = p.subPC.Close()
+		return nil, fmt.Errorf("sfu: subscribe transport: %w", err)
+	}
 	p.pub.OnTrack(p.onTrack)
 	for _, pc := range []*webrtc.PeerConnection{p.pub, p.subPC} {
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -76,6 +85,7 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 	}
 	p.wg.Add(1)
 	go p.negotiateLoop()
+	p.kick()
 	return p, nil
 }
 
