@@ -27,6 +27,7 @@ type testPeer struct {
 	video    *webrtc.TrackLocalStaticRTP
 
 	mu       sync.Mutex
+	ready    chan struct{}            // closed once p is set: offers can arrive before Join returns
 	received map[string]*atomic.Int64 // "participant/kind" → packets
 	events   []string
 	closed   chan string
@@ -61,7 +62,7 @@ func newTestCall(t *testing.T, port int) *Call {
 func joinTestPeer(t *testing.T, c *Call, id string) *testPeer {
 	t.Helper()
 	api := testAPI(t)
-	tp := &testPeer{t: t, id: id, received: map[string]*atomic.Int64{}, closed: make(chan string, 1)}
+	tp := &testPeer{t: t, id: id, received: map[string]*atomic.Int64{}, closed: make(chan string, 1), ready: make(chan struct{})}
 	var err error
 	if tp.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -88,6 +89,7 @@ func joinTestPeer(t *testing.T, c *Call, id string) *testPeer {
 	if tp.p, err = c.Join(id, tp); err != nil {
 		t.Fatal(err)
 	}
+	close(tp.ready)
 	tp.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, id+"-audio", id)
 	tp.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, id+"-video", id)
 	for _, tr := range []webrtc.TrackLocal{tp.audio, tp.video} {
@@ -151,7 +153,11 @@ func (tp *testPeer) close() {
 
 // Handler.
 func (tp *testPeer) SubscribeOffer(sdp string) {
+	if tp.sub == nil { // a peer that only publishes
+		return
+	}
 	go func() {
+		<-tp.ready
 		if err := tp.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 			if tp.p.isClosed() {
 				return
