@@ -34,7 +34,6 @@ type downTrack struct {
 	hdr        rtp.Header
 
 	packets, octets atomic.Uint32 // for sender reports (RFC 3550 §6.4.1)
-	drops           atomic.Uint64
 }
 
 type binding struct {
@@ -153,7 +152,6 @@ func (d *downTrack) write(b *binding, pkt []byte, outSeq uint16) bool {
 	h.Timestamp = rtpTimestamp(pkt)
 	h.SSRC = b.ssrc
 	if _, err := b.writer.WriteRTP(h, pkt[start:end]); err != nil {
-		d.drops.Add(1)
 		d.sub.obs.PacketDropped("write")
 		return false
 	}

@@ -33,7 +33,7 @@ func fanOut(tb testing.TB, kind webrtc.RTPCodecType, n int) (*upTrack, []*subscr
 		size = videoCacheSize
 	}
 	up := &upTrack{id: "t", kind: kind, owner: owner, mime: webrtc.MimeTypeOpus, cache: newPacketCache(size),
-		log: zap.NewNop(), obs: nopObserver{}, epoch: owner.call.epoch, closed: make(chan struct{}), done: make(chan struct{})}
+		log: zap.NewNop(), obs: nopObserver{}, epoch: owner.call.epoch, done: make(chan struct{})}
 	empty := []*downTrack{}
 	up.subs.Store(&empty)
 	var subs []*subscriber
@@ -134,10 +134,7 @@ func TestVideoStartsOnKeyframe(t *testing.T) {
 func BenchmarkFanOut(b *testing.B) {
 	up, subs, _ := fanOut(b, webrtc.RTPCodecTypeAudio, 20)
 	buf := make([]byte, maxPacketSize)
-	pkts := make([][]byte, 256)
-	for i := range pkts {
-		pkts[i] = testPacket(uint16(i), make([]byte, 100))
-	}
+	pkts := testPackets(256, func() []byte { return make([]byte, 100) })
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

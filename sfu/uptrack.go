@@ -42,9 +42,7 @@ type upTrack struct {
 
 	mu          sync.Mutex // serializes changes to subs
 	unpublished bool
-	closed      chan struct{} // the reader stopped
 	done        chan struct{} // the reader's goroutine is finished with this track
-	once        sync.Once
 }
 
 func newUpTrack(owner *Participant, id string, remote *webrtc.TrackRemote) *upTrack {
@@ -55,12 +53,11 @@ func newUpTrack(owner *Participant, id string, remote *webrtc.TrackRemote) *upTr
 	t := &upTrack{
 		id: id, kind: remote.Kind(), owner: owner, ssrc: uint32(remote.SSRC()),
 		remote: remote, mime: remote.Codec().MimeType, cache: newPacketCache(size),
-		log:    owner.log.With(zap.String("track", id)),
-		obs:    owner.call.cfg.Observer,
-		epoch:  owner.call.epoch,
-		tap:    owner.call.cfg.Tap,
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
+		log:   owner.log.With(zap.String("track", id)),
+		obs:   owner.call.cfg.Observer,
+		epoch: owner.call.epoch,
+		tap:   owner.call.cfg.Tap,
+		done:  make(chan struct{}),
 	}
 	empty := []*downTrack{}
 	t.subs.Store(&empty)
@@ -75,7 +72,6 @@ func (t *upTrack) info() TrackInfo {
 // readLoop is the packet path's entry. It ends when the publisher's transport
 // closes.
 func (t *upTrack) readLoop() {
-	defer t.close()
 	buf := make([]byte, maxPacketSize)
 	for {
 		n, _, err := t.remote.Read(buf)
@@ -163,8 +159,4 @@ func (t *upTrack) setMuted(m bool) (changed bool) {
 		t.requestKeyframe() // subscribers restart on a key frame
 	}
 	return true
-}
-
-func (t *upTrack) close() {
-	t.once.Do(func() { close(t.closed) })
 }
