@@ -176,7 +176,7 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 	// new key generation.
 	switches := alice.stats().KeySwitches
 	mustEval[bool](bob, `(document.getElementById('leave').click(), true)`)
-	bob.waitStats(5*time.Second, "state left", func(s pageStats) bool { return s.State == "left" })
+	bob.waitStats(10*time.Second, "state left", func(s pageStats) bool { return s.State == "left" })
 	waitFor(t, "bob's tile gone and a new key at alice", func() bool {
 		n := mustEval[int](alice, `document.querySelectorAll('.tile').length`)
 		return n == 0 && alice.stats().KeySwitches > switches
@@ -296,11 +296,11 @@ func browserGoInterop(t *testing.T, portStart int, fallback bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.waitStats(5*time.Second, "a ratchet on the visitor's join", func(s pageStats) bool { return s.KeySwitches > switches })
+	b.waitStats(10*time.Second, "a ratchet on the visitor's join", func(s pageStats) bool { return s.KeySwitches > switches })
 	time.Sleep(1500 * time.Millisecond) // key frames the visitor's subscription asked for
 	k, switches := keyFrames(), b.stats().KeySwitches
 	other.Close()
-	st = b.waitStats(5*time.Second, "a new generation on the visitor's leave", func(s pageStats) bool { return s.KeySwitches > switches })
+	st = b.waitStats(10*time.Second, "a new generation on the visitor's leave", func(s pageStats) bool { return s.KeySwitches > switches })
 	if st.KeyFrameOnSwitch == "" {
 		t.Errorf("the browser's key switch asked for no key frame: %s", st)
 	}
