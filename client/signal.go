@@ -54,6 +54,7 @@ type message struct {
 // Participant is another member of the call and its published tracks.
 type Participant struct {
 	ID     string      `json:"id"`
+	Name   string      `json:"name,omitempty"` // display name, if the API gave one
 	Tracks []TrackInfo `json:"tracks"`
 }
 

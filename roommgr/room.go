@@ -70,6 +70,11 @@ func (r *Room) endIfEmpty(reason string) {
 // Join admits participant id unless the call is full. A participant already in
 // the call (a reconnect) replaces its earlier session and does not count twice.
 func (r *Room) Join(id string, h sfu.Handler) (*sfu.Participant, error) {
+	return r.JoinNamed(id, "", h)
+}
+
+// JoinNamed is Join with the participant's display name (from its token).
+func (r *Room) JoinNamed(id, name string, h sfu.Handler) (*sfu.Participant, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ended {
@@ -81,7 +86,7 @@ func (r *Room) Join(id string, h sfu.Handler) (*sfu.Participant, error) {
 	if r.call.Participant(id) == nil && r.call.Count() >= r.MaxParticipants {
 		return nil, fmt.Errorf("%w: %d participants is the limit", ErrFull, r.MaxParticipants)
 	}
-	p, err := r.call.Join(id, h)
+	p, err := r.call.JoinNamed(id, name, h)
 	if err != nil {
 		if errors.Is(err, sfu.ErrCallClosed) {
 			return nil, ErrEnded

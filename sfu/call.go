@@ -87,7 +87,10 @@ func (c *Call) OnLeave(f func(remaining int)) {
 
 // Join adds a participant. A participant id already in the call replaces the
 // earlier session (a reconnecting client), which ends with reason "replaced".
-func (c *Call) Join(id string, h Handler) (*Participant, error) {
+func (c *Call) Join(id string, h Handler) (*Participant, error) { return c.JoinNamed(id, "", h) }
+
+// JoinNamed is Join with a display name, carried in ParticipantInfo.
+func (c *Call) JoinNamed(id, name string, h Handler) (*Participant, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -103,6 +106,7 @@ func (c *Call) Join(id string, h Handler) (*Participant, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.name = name
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

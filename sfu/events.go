@@ -31,7 +31,10 @@ type TrackInfo struct {
 
 // ParticipantInfo describes one participant for events and the API.
 type ParticipantInfo struct {
-	ID        string      `json:"id"`
+	ID string `json:"id"`
+	// Name is the display name the messaging server gave at invitation
+	// (opaque to the SFU; clients show it).
+	Name      string      `json:"name,omitempty"`
 	JoinedAt  time.Time   `json:"joinedAt"`
 	Transport string      `json:"transport"`
 	Tracks    []TrackInfo `json:"tracks"`

@@ -29,6 +29,7 @@ const maxPublishedMedia = 4
 // subscribe transport (on P+1) and the tracks flowing through them.
 type Participant struct {
 	id       string
+	name     string // display name, set before the participant is announced
 	call     *Call
 	handler  Handler
 	log      *zap.Logger
@@ -194,7 +195,7 @@ func (p *Participant) Info() ParticipantInfo {
 	}
 	p.mu.Unlock()
 	sort.Slice(tracks, func(i, j int) bool { return tracks[i].ID < tracks[j].ID })
-	return ParticipantInfo{ID: p.id, JoinedAt: p.joinedAt, Transport: transportOf(p.pub), Tracks: tracks}
+	return ParticipantInfo{ID: p.id, Name: p.name, JoinedAt: p.joinedAt, Transport: transportOf(p.pub), Tracks: tracks}
 }
 
 // transportOf names the path the client's media takes: udp, tcp, or turn when

@@ -64,6 +64,7 @@ type callInfo struct {
 
 type addParticipantRequest struct {
 	ID      string `json:"id"`
+	Name    string `json:"name"`    // display name, optional
 	Publish *bool  `json:"publish"` // absent means true
 }
 
@@ -224,9 +225,14 @@ func (s *Server) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 			"id must be 1–64 characters of A–Z, a–z, 0–9 and . _ @ : -")
 		return
 	}
+	name, msg := displayName(req.Name)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, apiCodeBadRequest, msg)
+		return
+	}
 	publish := req.Publish == nil || *req.Publish
 	room.Readmit(req.ID) // a new invitation lifts an earlier removal
-	token, exp, err := s.tokens.issue(room.ID, req.ID, publish, time.Now())
+	token, exp, err := s.tokens.issue(room.ID, req.ID, name, publish, time.Now())
 	if err != nil {
 		s.log.Error("issue join token", zap.String("call", room.ID), zap.Error(err))
 		writeError(w, http.StatusInternalServerError, apiCodeInternal, "the token could not be issued")

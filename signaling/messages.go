@@ -30,6 +30,7 @@ type (
 		V             int                   `json:"v"`
 		CallID        string                `json:"callId"`
 		ParticipantID string                `json:"participantId"`
+		Name          string                `json:"name,omitempty"` // this participant's display name
 		Participants  []sfu.ParticipantInfo `json:"participants"`
 		ICEServers    []ICEServer           `json:"iceServers"`
 	}

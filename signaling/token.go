@@ -21,6 +21,8 @@ type Claims struct {
 	Call string `json:"call"`
 	// Publish grants sending media; tokens without it may only receive.
 	Publish bool `json:"publish"`
+	// Name is the participant's display name, for other clients to show.
+	Name string `json:"name,omitempty"`
 }
 
 // ErrInvalidToken covers every way a token can be refused.
@@ -31,7 +33,7 @@ type tokens struct {
 	ttl time.Duration
 }
 
-func (t tokens) issue(call, participant string, publish bool, now time.Time) (string, time.Time, error) {
+func (t tokens) issue(call, participant, name string, publish bool, now time.Time) (string, time.Time, error) {
 	exp := now.Add(t.ttl)
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -39,7 +41,7 @@ func (t tokens) issue(call, participant string, publish bool, now time.Time) (st
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		Call: call, Publish: publish,
+		Call: call, Publish: publish, Name: name,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
 	return s, exp, err

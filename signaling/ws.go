@@ -112,7 +112,7 @@ func (ss *session) join(m *inMessage) bool {
 	}
 	ss.claims, ss.room = claims, room
 	ss.log = ss.log.With(zap.String("call", room.ID), zap.String("participant", claims.Subject))
-	part, err := room.Join(claims.Subject, handler{ss})
+	part, err := room.JoinNamed(claims.Subject, claims.Name, handler{ss})
 	switch {
 	case errors.Is(err, roommgr.ErrFull):
 		ss.fail(websocket.ClosePolicyViolation, codeCallFull, err.Error())
@@ -139,7 +139,7 @@ func (ss *session) join(m *inMessage) bool {
 	}
 	ss.mu.Lock()
 	ss.sendLocked(joinedMsg{Type: "joined", V: protocolVersion, CallID: room.ID, ParticipantID: claims.Subject,
-		Participants: others, ICEServers: ss.s.cfg.ICEServers(room.ID, claims.Subject)})
+		Name: claims.Name, Participants: others, ICEServers: ss.s.cfg.ICEServers(room.ID, claims.Subject)})
 	ss.joined = true
 	for _, p := range ss.pending {
 		ss.sendLocked(p)
