@@ -66,7 +66,8 @@ type Metrics struct {
 	apiRequests *prometheus.CounterVec
 
 	mu        sync.Mutex
-	rooms     *roomsCollector
+	rooms     prometheus.Collector // read at scrape time: WatchRooms
+	edges     prometheus.Collector // and WatchEdges
 	closed    bool
 	closeOnce sync.Once
 }
@@ -103,16 +104,21 @@ func (m *Metrics) WatchRooms(rooms *roommgr.Manager) error {
 	if rooms == nil {
 		return errors.New("metrics: WatchRooms needs a room manager")
 	}
+	return m.watch(&m.rooms, newRoomsCollector(m.cfg.Namespace, rooms))
+}
+
+// watch registers c in place of what slot held.
+func (m *Metrics) watch(slot *prometheus.Collector, c prometheus.Collector) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return errors.New("metrics: closed")
 	}
-	if m.rooms != nil {
-		m.reg.Unregister(m.rooms)
+	if *slot != nil {
+		m.reg.Unregister(*slot)
 	}
-	m.rooms = newRoomsCollector(m.cfg.Namespace, rooms)
-	return m.reg.Register(m.rooms)
+	*slot = c
+	return m.reg.Register(c)
 }
 
 // Registry is the registry holding every metric (for tests and embedding).
@@ -135,15 +141,18 @@ func (m *Metrics) APIRequest(route string, status int) {
 	m.apiRequests.WithLabelValues(route, statusCode(status)).Inc()
 }
 
-// Close stops reading the room manager. Idempotent; counters stay readable.
+// Close stops reading the room manager and the edges. Idempotent; counters
+// stay readable.
 func (m *Metrics) Close() {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.closed = true
-		if m.rooms != nil {
-			m.reg.Unregister(m.rooms)
-			m.rooms = nil
+		for _, c := range []*prometheus.Collector{&m.rooms, &m.edges} {
+			if *c != nil {
+				m.reg.Unregister(*c)
+				*c = nil
+			}
 		}
 	})
 }

@@ -115,6 +115,10 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		_ = apiSrv.Close()
 		return err
 	}
+	if err := mets.WatchEdges(front.edgeStats); err != nil {
+		_ = apiSrv.Close()
+		return err
+	}
 	first, last := cfg.MediaPortRange()
 	log.Info("orville serving",
 		zap.String("version", version), zap.String("api", cfg.APIURL()), zap.String("signaling", cfg.SignalingURL()),

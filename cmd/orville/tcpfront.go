@@ -48,9 +48,14 @@ type tcpFront struct {
 // dropped after strayConnLife; each buffers at most tcpWriteBuffer bytes.
 const (
 	firstBindTimeout = 5 * time.Second
-	strayConnLife    = 10 * time.Second
-	tcpWriteBuffer   = 256 << 10
-	tcpReadPackets   = 64
+	// clientIdleTimeout closes a kept-alive HTTP connection on the client
+	// port that is idle between requests: the web client's assets load in
+	// a burst, and WebSockets are hijacked (their own timeouts apply), so an
+	// idle HTTP connection only holds one of its address's slots.
+	clientIdleTimeout = 10 * time.Second
+	strayConnLife     = 10 * time.Second
+	tcpWriteBuffer    = 256 << 10
+	tcpReadPackets    = 64
 )
 
 // newTCPFront listens on --tcp-listen and starts sniffing and the ICE-TCP
@@ -76,7 +81,8 @@ func newTCPFront(cfg *config.Config, tlsConf *tls.Config, log *zap.Logger) (*tcp
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.TCPListen, err)
 	}
-	sniff, err := tcpsniff.New(tcpsniff.Config{Listener: ln, TLSConfig: tlsConf, Logger: log})
+	sniff, err := tcpsniff.New(tcpsniff.Config{Listener: ln, TLSConfig: tlsConf, Logger: log,
+		MaxConnsPerIP: cfg.TCPMaxConnsPerIP})
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -114,7 +120,7 @@ func (f *tcpFront) serve(rooms *roommgr.Manager, h http.Handler) error {
 	f.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       clientIdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          zap.NewStdLog(f.log.Named("http").WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
 	}

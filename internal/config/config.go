@@ -25,6 +25,12 @@ type Config struct {
 	APIListen string
 	// TCPListen is the TCP address of the client listener (the 443 role).
 	TCPListen string
+	// TCPMaxConnsPerIP bounds the open connections of one source address on
+	// TCPListen.
+	TCPMaxConnsPerIP int
+	// SOCKSListen is the TCP address of the SOCKS5 relay (the 8001 role);
+	// "" turns it off.
+	SOCKSListen string
 	// APIAllow are the source networks allowed to use the HTTP API.
 	APIAllow []netip.Prefix
 	// APISecret is the bearer secret of the HTTP API.
@@ -39,6 +45,9 @@ type Config struct {
 	// TURNSecret keys the TURN REST credentials clients get with their join
 	// token; "" lets the caller derive one from APISecret.
 	TURNSecret string
+	// TURNCredentialTTL is how long TURN (and SOCKS) credentials allow new
+	// allocations.
+	TURNCredentialTTL time.Duration
 
 	// TLSCert and TLSKey are PEM files; both empty means "generate a self-signed certificate".
 	TLSCert string
@@ -107,6 +116,19 @@ func (c *Config) signalingHostPort() string {
 		host = c.PublicIP.String()
 	}
 	return net.JoinHostPort(host, portOf(c.TCPListen))
+}
+
+// SOCKSAddr is the SOCKS5 relay's address as clients are told it: the
+// signaling URL's host with the port of --socks-listen; "" when it is off.
+func (c *Config) SOCKSAddr() string {
+	if c.SOCKSListen == "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(c.signalingHostPort())
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(host, portOf(c.SOCKSListen))
 }
 
 // APIURL is the URL local tools (test-calling) use to reach the HTTP API:

@@ -73,6 +73,10 @@ func TestDefaults(t *testing.T) {
 		{"Dev", c.Dev, false},
 		{"APIListen", c.APIListen, ":444"},
 		{"TCPListen", c.TCPListen, ":443"},
+		{"TCPMaxConnsPerIP", c.TCPMaxConnsPerIP, 512},
+		{"SOCKSListen", c.SOCKSListen, ":8001"},
+		{"SOCKSAddr", c.SOCKSAddr(), "203.0.113.7:8001"},
+		{"TURNCredentialTTL", c.TURNCredentialTTL, 10 * time.Minute},
 		{"APIAllow", c.APIAllow, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}},
 		{"GeneratedSecret", c.GeneratedSecret, false},
 		{"TokenTTL", c.TokenTTL, 10 * time.Minute},
@@ -193,7 +197,17 @@ func TestDev(t *testing.T) {
 			if got := c.APIURL(); got != "https://127.0.0.1:8444" {
 				t.Errorf("APIURL = %q", got)
 			}
+			if c.SOCKSListen != "127.0.0.1:8001" || c.SOCKSAddr() != "127.0.0.1:8001" {
+				t.Errorf("SOCKS %q, advertised %q", c.SOCKSListen, c.SOCKSAddr())
+			}
 		})
+	}
+	// An empty --socks-listen turns the SOCKS relay off, from any source.
+	if c := mustLoad(t, []string{"--dev", "--socks-listen", ""}, env(), noDetect(t)); c.SOCKSListen != "" || c.SOCKSAddr() != "" {
+		t.Errorf("--socks-listen '': %q, advertised %q", c.SOCKSListen, c.SOCKSAddr())
+	}
+	if c := mustLoad(t, []string{"--config", writeFile(t, "dev: true\nsocks-listen: \"\"\n")}, env(), noDetect(t)); c.SOCKSListen != "" {
+		t.Errorf("socks-listen \"\" in the file: %q", c.SOCKSListen)
 	}
 
 	// Explicit settings still override the dev defaults, from any source.
@@ -300,6 +314,9 @@ func TestValidation(t *testing.T) {
 		{"public-ipv6", []string{"--public-ipv6", "192.0.2.1"}, "--public-ipv6 (ORVILLE_PUBLIC_IPV6) must be a specific IPv6"},
 		{"public-ip unspecified", []string{"--public-ip", "0.0.0.0"}, "--public-ip (ORVILLE_PUBLIC_IP)"},
 		{"empty api-allow", []string{"--api-allow", ""}, "--api-allow (ORVILLE_API_ALLOW) must list"},
+		{"conns per ip", []string{"--tcp-max-conns-per-ip", "0"}, "--tcp-max-conns-per-ip (ORVILLE_TCP_MAX_CONNS_PER_IP) must be at least 1"},
+		{"turn ttl", []string{"--turn-credential-ttl", "0s"}, "--turn-credential-ttl (ORVILLE_TURN_CREDENTIAL_TTL) must be positive"},
+		{"socks address", []string{"--socks-listen", "8001"}, "--socks-listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

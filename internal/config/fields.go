@@ -98,6 +98,18 @@ func addrField(f func(*Config) *string) func(*Config, string) error {
 	}
 }
 
+// optionalAddrField is addrField where "" means off.
+func optionalAddrField(f func(*Config) *string) func(*Config, string) error {
+	check := addrField(f)
+	return func(c *Config, raw string) error {
+		if raw == "" {
+			*f(c) = ""
+			return nil
+		}
+		return check(c, raw)
+	}
+}
+
 // prefixListField parses comma-separated CIDRs; a bare IP is a single host
 // (/32 or /128). Prefixes are masked so 10.1.2.3/8 means 10.0.0.0/8.
 func prefixListField(f func(*Config) *[]netip.Prefix) func(*Config, string) error {

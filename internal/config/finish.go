@@ -64,12 +64,16 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 	if c.MaxParticipants < 1 {
 		bad("max-participants", "must be at least 1")
 	}
+	if c.TCPMaxConnsPerIP < 1 {
+		bad("tcp-max-conns-per-ip", "must be at least 1")
+	}
 	for _, d := range []struct {
 		name      string
 		v         int64
 		allowZero bool
 	}{
 		{"token-ttl", int64(c.TokenTTL), false},
+		{"turn-credential-ttl", int64(c.TURNCredentialTTL), false},
 		{"empty-timeout", int64(c.EmptyTimeout), false},
 		{"leave-grace", int64(c.LeaveGrace), true},
 		{"max-call-duration", int64(c.MaxCallDuration), false},

@@ -15,7 +15,8 @@
 // Junk must not lock clients out: every phase before a connection is handed
 // out has a deadline, connections still being sniffed are bounded per source
 // address and in total (the oldest is dropped to make room, so a new client
-// always gets its turn), and all open connections are bounded.
+// always gets its turn), and all open connections are bounded per source
+// address and in total, so one host cannot hold the port for everyone.
 package tcpsniff
 
 import (
@@ -59,6 +60,12 @@ type Config struct {
 	// 8192). Past it a new connection takes the place of the oldest pending
 	// one, or is closed if none is pending.
 	MaxConns int
+	// MaxConnsPerIP bounds the open connections of one source address,
+	// sniffed or handed out (default 512: a large meeting behind one NAT
+	// needs a WebSocket and up to two ICE-TCP or TURN connections per
+	// participant). Past it new connections from that address are closed
+	// at once; its pending ones time out as usual.
+	MaxConnsPerIP int
 	// Backlog is how many sniffed connections of one kind may wait for their
 	// consumer's Accept (default 128).
 	Backlog int
@@ -79,6 +86,7 @@ func (c *Config) validate() error {
 	def(&c.MaxPending, 1024)
 	def(&c.MaxPendingPerIP, 256)
 	def(&c.MaxConns, 8192)
+	def(&c.MaxConnsPerIP, min(512, c.MaxConns))
 	def(&c.Backlog, 128)
 	if c.FirstBytesTimeout <= 0 {
 		c.FirstBytesTimeout = 5 * time.Second
@@ -89,6 +97,10 @@ func (c *Config) validate() error {
 	if c.MaxPendingPerIP > c.MaxPending || c.MaxPending > c.MaxConns {
 		return fmt.Errorf("tcpsniff: limits must grow: per IP %d ≤ pending %d ≤ conns %d",
 			c.MaxPendingPerIP, c.MaxPending, c.MaxConns)
+	}
+	if c.MaxPendingPerIP > c.MaxConnsPerIP || c.MaxConnsPerIP > c.MaxConns {
+		return fmt.Errorf("tcpsniff: limits must grow: pending per IP %d ≤ conns per IP %d ≤ conns %d",
+			c.MaxPendingPerIP, c.MaxConnsPerIP, c.MaxConns)
 	}
 	return nil
 }
@@ -101,8 +113,9 @@ type Stats struct {
 	// Junk: first bytes of no known protocol; TLSFailed: handshake failed
 	// or timed out; Timeouts: no first bytes in time; Evicted: closed to make
 	// room for newer ones; Refused: closed at once (MaxConns, all handed out);
-	// Dropped: the consumer's backlog was full.
-	Junk, TLSFailed, Timeouts, Evicted, Refused, Dropped uint64
+	// RefusedPerIP: closed at once, the source address had MaxConnsPerIP
+	// open and none pending; Dropped: the consumer's backlog was full.
+	Junk, TLSFailed, Timeouts, Evicted, Refused, RefusedPerIP, Dropped uint64
 	// Open is the number of open connections now, Pending of those still sniffed.
 	Open, Pending int
 }
@@ -114,13 +127,14 @@ type Listener struct {
 	subs [numKinds]*subListener
 
 	mu      sync.Mutex
-	pending *list.List // of *pendingConn, oldest first
-	perIP   map[netip.Addr]int
+	pending *list.List         // of *pendingConn, oldest first
+	perIP   map[netip.Addr]int // pending connections by source
+	openIP  map[netip.Addr]int // open connections by source
 	open    int
 	closed  bool
 
-	accepted, junk, tlsFailed, timeouts, evicted, refused, dropped atomic.Uint64
-	handed                                                         [numKinds]atomic.Uint64
+	accepted, junk, tlsFailed, timeouts, evicted, refused, refusedPerIP, dropped atomic.Uint64
+	handed                                                                       [numKinds]atomic.Uint64
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -138,7 +152,8 @@ func New(cfg Config) (*Listener, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, log: cfg.Logger.Named("tcpsniff"), pending: list.New(), perIP: map[netip.Addr]int{}}
+	l := &Listener{cfg: cfg, log: cfg.Logger.Named("tcpsniff"), pending: list.New(),
+		perIP: map[netip.Addr]int{}, openIP: map[netip.Addr]int{}}
 	for k := range l.subs {
 		l.subs[k] = newSubListener(cfg.Listener.Addr(), cfg.Backlog)
 	}
@@ -162,7 +177,8 @@ func (l *Listener) Addr() net.Addr { return l.cfg.Listener.Addr() }
 // Stats returns the counters.
 func (l *Listener) Stats() Stats {
 	s := Stats{Accepted: l.accepted.Load(), Junk: l.junk.Load(), TLSFailed: l.tlsFailed.Load(),
-		Timeouts: l.timeouts.Load(), Evicted: l.evicted.Load(), Refused: l.refused.Load(), Dropped: l.dropped.Load()}
+		Timeouts: l.timeouts.Load(), Evicted: l.evicted.Load(), Refused: l.refused.Load(),
+		RefusedPerIP: l.refusedPerIP.Load(), Dropped: l.dropped.Load()}
 	for k := range s.Handed {
 		s.Handed[k] = l.handed[k].Load()
 	}
@@ -233,6 +249,14 @@ func (l *Listener) admit(raw net.Conn) *pendingConn {
 		_ = raw.Close()
 		return nil
 	}
+	if l.openIP[ip] >= l.cfg.MaxConnsPerIP {
+		// The address holds its whole share: the newcomer, not another
+		// address's client, pays for it — and a flood costs an accept and
+		// a close, not a TLS handshake.
+		l.refusedPerIP.Add(1)
+		_ = raw.Close()
+		return nil
+	}
 	if l.perIP[ip] >= l.cfg.MaxPendingPerIP {
 		l.evictLocked(func(p *pendingConn) bool { return p.ip == ip })
 	}
@@ -247,6 +271,7 @@ func (l *Listener) admit(raw net.Conn) *pendingConn {
 	p.elem = l.pending.PushBack(p)
 	l.perIP[ip]++
 	l.open++
+	l.openIP[ip]++
 	return p
 }
 
@@ -260,7 +285,7 @@ func (l *Listener) evictLocked(match func(*pendingConn) bool) bool {
 			l.evicted.Add(1)
 			l.dequeueLocked(p)
 			_ = p.raw.Close()
-			l.open-- // its slot is free now; the goroutine will not count it again
+			l.freeLocked(p.ip) // its slot is free now; the goroutine will not count it again
 			return true
 		}
 	}
@@ -279,10 +304,18 @@ func (l *Listener) dequeueLocked(p *pendingConn) {
 	}
 }
 
-// release frees an open-connection slot when a handed-out connection closes.
-func (l *Listener) release() {
-	l.mu.Lock()
+// freeLocked frees the open-connection slot of a connection from ip.
+func (l *Listener) freeLocked(ip netip.Addr) {
 	l.open--
+	if l.openIP[ip]--; l.openIP[ip] <= 0 {
+		delete(l.openIP, ip)
+	}
+}
+
+// release frees an open-connection slot when a handed-out connection closes.
+func (l *Listener) release(ip netip.Addr) {
+	l.mu.Lock()
+	l.freeLocked(ip)
 	l.mu.Unlock()
 }
 
@@ -294,7 +327,7 @@ func (l *Listener) sniff(p *pendingConn) {
 	if !evicted {
 		l.dequeueLocked(p)
 		if err != nil {
-			l.open--
+			l.freeLocked(p.ip)
 		}
 	}
 	l.mu.Unlock()
@@ -306,7 +339,7 @@ func (l *Listener) sniff(p *pendingConn) {
 		return
 	}
 	wrapped := c.(*conn)
-	wrapped.onClose = l.release
+	wrapped.onClose = func() { l.release(p.ip) }
 	if !l.subs[kind].offer(wrapped) {
 		l.dropped.Add(1)
 		_ = wrapped.Close()

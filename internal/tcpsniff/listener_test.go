@@ -220,3 +220,68 @@ func TestLimitsAndTimeouts(t *testing.T) {
 		t.Fatalf("no timeouts counted: %+v", s)
 	}
 }
+
+// One source address holding its whole share of handed-out connections is
+// refused further ones (counted), while another address still gets in, and
+// a closed connection gives its slot back.
+func TestPerAddressCapOnOpenConnections(t *testing.T) {
+	l, clientTLS := newTestListener(t, func(c *Config) {
+		c.MaxPendingPerIP = 2
+		c.MaxConnsPerIP = 4
+	})
+	addr := l.Addr().String()
+	dialFrom := func(ip string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = c.Write(stunBinding()) // TURN over TCP: handed out at once
+		return c, nil
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := dialFrom("127.0.0.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		held = append(held, acceptOne(t, l.TURN()))
+	}
+	c, err := dialFrom("127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a fifth connection from the same address was served")
+	}
+	waitFor(t, func() bool { return l.Stats().RefusedPerIP == 1 })
+
+	// Another address is not affected.
+	cc, err := tls.Dial("tcp", addr, clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = cc.Write(stunBinding())
+	acceptOne(t, l.TURN()).Close()
+	cc.Close()
+
+	// Closing a handed-out connection frees its address's slot.
+	held[1].Close()
+	waitFor(t, func() bool { return l.Stats().Open == 3 })
+	c2, err := dialFrom("127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = append(held, c2, acceptOne(t, l.TURN()))
+	if s := l.Stats(); s.RefusedPerIP != 1 || s.Open != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+}

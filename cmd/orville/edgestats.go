@@ -1,0 +1,23 @@
+package main
+
+import "github.com/orville/orville/metrics"
+
+// edgeStats is metrics.WatchEdges' read function: the counters of the
+// client port's sniffer, the TURN relay and the SOCKS relay, read at each
+// scrape.
+func (f *tcpFront) edgeStats() metrics.EdgeStats {
+	s := f.sniff.Stats()
+	var e metrics.EdgeStats
+	e.TCP = map[string]uint64{
+		"accepted": s.Accepted, "refused": s.Refused, "refused_per_ip": s.RefusedPerIP, "evicted": s.Evicted,
+		"junk": s.Junk, "tls_failed": s.TLSFailed, "timeout": s.Timeouts, "dropped": s.Dropped,
+	}
+	e.TCPOpen = s.Open
+	if t := f.turn.Load(); t != nil {
+		ts := t.Stats()
+		e.TURN = map[string]uint64{"relayed": ts.Relayed, "refused_peer": ts.Refused,
+			"auth_failed": ts.AuthFailed}
+		e.TURNAllocations = ts.Allocations
+	}
+	return e
+}
