@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -16,16 +17,26 @@ import (
 
 // Limits of the client channel (docs/signaling.md).
 const (
-	maxMessageBytes  = 256 << 10
-	joinTimeout      = 10 * time.Second
-	pingInterval     = 15 * time.Second
-	pongTimeout      = 30 * time.Second
-	writeTimeout     = 10 * time.Second
-	outboxSize       = 256 // messages queued to one client before it is dropped as too slow
-	maxInvalid       = 10
-	messagesPerSec   = 50
-	messageBurst     = 100
-	handshakeTimeout = 10 * time.Second
+	maxMessageBytes = 256 << 10
+	// Before `join` the socket is unauthenticated: it may send only small
+	// messages (a join with its token is well under 8 KiB), only a few of
+	// them, and a ping's id is bounded, so one costs little to hold for
+	// the 10 s it may wait.
+	maxPreJoinBytes    = 8 << 10
+	maxPreJoinMessages = 16
+	maxPingIDBytes     = 64
+	drainTimeout       = time.Second
+	closeGrace         = time.Second
+	drainBytes         = 1 << 20
+	joinTimeout        = 10 * time.Second
+	pingInterval       = 15 * time.Second
+	pongTimeout        = 30 * time.Second
+	writeTimeout       = 10 * time.Second
+	outboxSize         = 256 // messages queued to one client before it is dropped as too slow
+	maxInvalid         = 10
+	messagesPerSec     = 50
+	messageBurst       = 100
+	handshakeTimeout   = 10 * time.Second
 )
 
 // session is one client's WebSocket: one reader (this goroutine), one writer.
@@ -46,9 +57,11 @@ type session struct {
 	part    *sfu.Participant
 	claims  *Claims
 	invalid int
+	preJoin int // messages before join
 	limiter *rate.Limiter
 
 	done     chan struct{} // closed when the session must stop
+	readDone chan struct{} // closed when the reader stopped reading
 	doneOnce sync.Once
 	closeMsg []byte // close frame the writer sends last
 }
@@ -67,7 +80,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ss := &session{s: s, conn: conn, outbox: make(chan any, outboxSize),
 		log:     s.log.With(zap.String("remote", r.RemoteAddr)),
-		limiter: rate.NewLimiter(messagesPerSec, messageBurst), done: make(chan struct{})}
+		limiter: rate.NewLimiter(messagesPerSec, messageBurst), done: make(chan struct{}),
+		readDone: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -83,7 +97,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 func (ss *session) readLoop() {
 	defer ss.finish()
-	ss.conn.SetReadLimit(maxMessageBytes)
+	ss.conn.SetReadLimit(maxPreJoinBytes) // raised to maxMessageBytes by join
 	_ = ss.conn.SetReadDeadline(time.Now().Add(joinTimeout))
 	ss.conn.SetPongHandler(func(string) error {
 		return ss.conn.SetReadDeadline(time.Now().Add(pongTimeout))
@@ -92,7 +106,12 @@ func (ss *session) readLoop() {
 		_, data, err := ss.conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				ss.fail(websocket.CloseMessageTooBig, codeBadMessage, "message exceeds 256 KiB")
+				limit := "256 KiB"
+				if ss.part == nil {
+					limit = "8 KiB before join"
+				}
+				ss.fail(websocket.CloseMessageTooBig, codeBadMessage, "message exceeds "+limit)
+				ss.drain()
 			} else if ss.part == nil && !ss.isDone() {
 				ss.log.Debug("socket closed before join", zap.Error(err))
 			}
@@ -101,6 +120,12 @@ func (ss *session) readLoop() {
 		if !ss.limiter.Allow() {
 			ss.refuse(codeRateLimited, "more than 50 messages per second")
 			continue
+		}
+		if ss.part == nil {
+			if ss.preJoin++; ss.preJoin > maxPreJoinMessages {
+				ss.fail(websocket.ClosePolicyViolation, codeNotJoined, "too many messages before join")
+				return
+			}
 		}
 		var m inMessage
 		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
@@ -111,6 +136,16 @@ func (ss *session) readLoop() {
 			return
 		}
 	}
+}
+
+// drain reads and discards what the client still sends after an oversized
+// message (gorilla stops at its header), for at most drainTimeout and
+// drainBytes: closing a socket with unread data resets it, and the client
+// would lose the close frame that says why.
+func (ss *session) drain() {
+	nc := ss.conn.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.CopyN(io.Discard, nc, drainBytes)
 }
 
 // refuse answers one bad message; too many close the socket (1008).
@@ -190,7 +225,17 @@ func (ss *session) isDone() bool {
 func (ss *session) writeLoop() {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
-	defer func() { _ = ss.conn.Close() }() // unblocks the reader
+	defer func() {
+		// The reader sees the client's answering close frame (or drains an
+		// oversized message) first: closing a socket with unread data resets
+		// it, and the client would lose our close frame. A client that does
+		// not answer is cut off after closeGrace; closing unblocks the reader.
+		select {
+		case <-ss.readDone:
+		case <-time.After(closeGrace):
+		}
+		_ = ss.conn.Close()
+	}()
 	for {
 		select {
 		case m := <-ss.outbox:
@@ -226,6 +271,7 @@ func (ss *session) writeLoop() {
 
 // finish runs when the reader ends: leave the call, stop the writer.
 func (ss *session) finish() {
+	close(ss.readDone)
 	if ss.part != nil {
 		ss.part.Close()
 	}

@@ -19,7 +19,7 @@ func (ss *session) handle(m *inMessage) bool {
 	if ss.part == nil {
 		switch m.Type {
 		case "ping":
-			ss.send(pongMsg{Type: "pong", ID: m.ID})
+			ss.pong(m)
 		case "offer", "answer", "candidate", "mute", "leave":
 			ss.refuse(codeNotJoined, "send join first")
 		default:
@@ -72,11 +72,21 @@ func (ss *session) handle(m *inMessage) bool {
 		ss.closeWith(websocket.CloseNormalClosure, "left")
 		return true
 	case "ping":
-		ss.send(pongMsg{Type: "pong", ID: m.ID})
+		ss.pong(m)
 	default:
 		ss.refuse(codeUnknownType, fmt.Sprintf("unknown message type %.32q", m.Type))
 	}
 	return false
+}
+
+// pong answers a ping with its id: a number or a string of at most
+// maxPingIDBytes (as JSON), so an echo never holds much.
+func (ss *session) pong(m *inMessage) {
+	if id := m.ID; len(id) > maxPingIDBytes || len(id) > 0 && id[0] != '"' && id[0] != '-' && (id[0] < '0' || id[0] > '9') {
+		ss.refuse(codeBadMessage, "ping id must be a number or a string of at most 64 bytes")
+		return
+	}
+	ss.send(pongMsg{Type: "pong", ID: m.ID})
 }
 
 func (ss *session) sdpError(err error) {
@@ -130,6 +140,7 @@ func (ss *session) join(m *inMessage) bool {
 	}
 	ss.part = part
 	_ = ss.conn.SetReadDeadline(time.Now().Add(pongTimeout))
+	ss.conn.SetReadLimit(maxMessageBytes)
 
 	others := []sfu.ParticipantInfo{}
 	for _, p := range room.Participants() {
