@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 )
 
@@ -139,6 +140,21 @@ func (m *Metrics) Handler() http.Handler {
 // "unmatched"), never a raw path, so the label set stays bounded.
 func (m *Metrics) APIRequest(route string, status int) {
 	m.apiRequests.WithLabelValues(route, statusCode(status)).Inc()
+}
+
+// Packets is how many RTP packets were received and forwarded since start
+// (a cluster node's load is its rate).
+func (m *Metrics) Packets() float64 {
+	var sum float64
+	var d dto.Metric
+	for k := range numKinds {
+		for _, c := range []prometheus.Counter{m.packetsIn[k], m.packetsOut[k]} {
+			if c.Write(&d) == nil {
+				sum += d.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // Close stops reading the room manager and the edges. Idempotent; counters

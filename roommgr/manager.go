@@ -223,3 +223,13 @@ func RoomURI(ip string, port int) string {
 	}
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
+
+// ParticipantCount is the number of participants in every call (a load
+// figure a cluster node registers).
+func (m *Manager) ParticipantCount() int {
+	n := 0
+	for _, r := range m.List() {
+		n += r.call.Count()
+	}
+	return n
+}

@@ -32,6 +32,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"DELETE /v1/calls/{eventId}", accessBearer, s.apiEndCall},
 		{"POST /v1/calls/{eventId}/participants", accessBearer, s.apiAddParticipant},
 		{"DELETE /v1/calls/{eventId}/participants/{id}", accessBearer, s.apiRemoveParticipant},
+		{"GET /v1/cluster", accessBearer, s.apiCluster},
 		{"GET /healthz", accessPublic, s.healthz},
 		{"GET /readyz", accessSource, s.apiReadyz},
 		{"GET /v1/openapi.yaml", accessSource, serveOpenAPI},

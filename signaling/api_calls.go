@@ -10,7 +10,6 @@ import (
 
 	"github.com/orville/orville/roommgr"
 	"github.com/orville/orville/sfu"
-	"go.uber.org/zap"
 )
 
 // maxMetadataBytes bounds a call's opaque metadata (compacted JSON).
@@ -51,7 +50,9 @@ type portPair struct {
 
 // callInfo is GET /v1/calls/{eventId}.
 type callInfo struct {
-	EventID         string                `json:"eventId"`
+	EventID string `json:"eventId"`
+	// PID is the owner's node id, in a cluster only.
+	PID             string                `json:"pid,omitempty"`
 	RoomURI         string                `json:"roomURI"`
 	RoomURIIPv6     string                `json:"roomURI_ipv6"`
 	Ports           portPair              `json:"ports"`
@@ -81,34 +82,12 @@ func (s *Server) apiCreateCall(w http.ResponseWriter, r *http.Request) {
 		writeBodyError(w, err)
 		return
 	}
-	opts, msg := s.createOptions(req)
-	if msg != "" {
-		writeError(w, http.StatusBadRequest, apiCodeBadRequest, msg)
+	resp, e := s.storeFor(r).create(r.Context(), req)
+	if e != nil {
+		e.write(w)
 		return
 	}
-	room, err := s.rooms.Create(opts)
-	var noCap *roommgr.NoCapacityError
-	switch {
-	case errors.As(err, &noCap):
-		writeError(w, http.StatusServiceUnavailable, apiCodeNoCapacity, noCap.Error())
-		return
-	case errors.Is(err, roommgr.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, apiCodeShuttingDown, "the server is shutting down")
-		return
-	case err != nil:
-		s.log.Error("create call", zap.Error(err))
-		writeError(w, http.StatusInternalServerError, apiCodeInternal, "the call could not be created")
-		return
-	}
-	rc := s.rooms.Config()
-	uri, uri6 := s.roomURIs(room.Port)
-	writeJSON(w, http.StatusCreated, startCallResponse{
-		Cluster:      s.cfg.Cluster,
-		State:        startCallState{EventID: room.ID, RoomURIIPv6: uri6, PID: rc.NodeID, RoomURI: uri},
-		SignalingURL: s.cfg.SignalingURL,
-		ExpiresAt:    rfc3339(room.ExpiresAt),
-		Ports:        portPair{room.Port, room.Port + 1},
-	})
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 // createOptions validates a start-call request. Limits above the server's own
@@ -169,47 +148,37 @@ func (s *Server) callInfo(room *roommgr.Room) callInfo {
 	}
 }
 
-func (s *Server) apiListCalls(w http.ResponseWriter, _ *http.Request) {
-	rooms := s.rooms.List()
-	out := make([]callInfo, 0, len(rooms))
-	for _, room := range rooms {
-		out = append(out, s.callInfo(room))
+func (s *Server) apiListCalls(w http.ResponseWriter, r *http.Request) {
+	list, e := s.storeFor(r).list(r.Context())
+	if e != nil {
+		e.write(w)
+		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Calls []callInfo `json:"calls"`
-	}{out})
-}
-
-// lookupCall answers 404 call_not_found itself when the call does not exist
-// (or has ended).
-func (s *Server) lookupCall(w http.ResponseWriter, r *http.Request) *roommgr.Room {
-	id := r.PathValue("eventId")
-	room, err := s.rooms.Get(id)
-	if err != nil {
-		writeError(w, http.StatusNotFound, apiCodeCallNotFound, fmt.Sprintf("no call with eventId %q", clip(id)))
-		return nil
-	}
-	return room
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) apiGetCall(w http.ResponseWriter, r *http.Request) {
-	if room := s.lookupCall(w, r); room != nil {
-		writeJSON(w, http.StatusOK, s.callInfo(room))
+	ci, e := s.storeFor(r).get(r.Context(), r.PathValue("eventId"))
+	if e != nil {
+		e.write(w)
+		return
 	}
+	writeJSON(w, http.StatusOK, ci)
 }
 
 func (s *Server) apiEndCall(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("eventId")
-	if err := s.rooms.End(id, "ended_by_api"); err != nil {
-		writeError(w, http.StatusNotFound, apiCodeCallNotFound, fmt.Sprintf("no call with eventId %q", clip(id)))
+	if e := s.storeFor(r).end(r.Context(), r.PathValue("eventId")); e != nil {
+		e.write(w)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
-	room := s.lookupCall(w, r)
-	if room == nil {
+	store, id := s.storeFor(r), r.PathValue("eventId")
+	// An unknown call is 404 before the body is looked at, as on one node.
+	if _, e := store.get(r.Context(), id); e != nil {
+		e.write(w)
 		return
 	}
 	var req addParticipantRequest
@@ -230,32 +199,18 @@ func (s *Server) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, apiCodeBadRequest, msg)
 		return
 	}
-	publish := req.Publish == nil || *req.Publish
-	room.Readmit(req.ID) // a new invitation lifts an earlier removal
-	token, exp, err := s.tokens.issue(room.ID, req.ID, name, publish, time.Now())
-	if err != nil {
-		s.log.Error("issue join token", zap.String("call", room.ID), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, apiCodeInternal, "the token could not be issued")
+	req.Name = name
+	resp, e := store.addParticipant(r.Context(), id, req)
+	if e != nil {
+		e.write(w)
 		return
 	}
-	ice := s.cfg.ICEServers(room.ID, req.ID)
-	if ice == nil {
-		ice = []ICEServer{}
-	}
-	writeJSON(w, http.StatusCreated, addParticipantResponse{
-		Token: token, ExpiresAt: rfc3339(exp), SignalingURL: s.cfg.SignalingURL, ICEServers: ice,
-	})
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 func (s *Server) apiRemoveParticipant(w http.ResponseWriter, r *http.Request) {
-	room := s.lookupCall(w, r)
-	if room == nil {
-		return
-	}
-	id := r.PathValue("id")
-	if !room.Remove(id) {
-		writeError(w, http.StatusNotFound, apiCodeParticipantNotFound,
-			fmt.Sprintf("participant %q is not in call %s", clip(id), room.ID))
+	if e := s.storeFor(r).removeParticipant(r.Context(), r.PathValue("eventId"), r.PathValue("id")); e != nil {
+		e.write(w)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -264,6 +219,12 @@ func (s *Server) apiRemoveParticipant(w http.ResponseWriter, r *http.Request) {
 // apiReadyz says whether a new call would get a port pair, so a load balancer
 // can steer calls to a server with room.
 func (s *Server) apiReadyz(w http.ResponseWriter, _ *http.Request) {
+	if s.clustered != nil {
+		if err := s.clustered.coord.Ready(); err != nil {
+			s.clustered.unavailable(err).write(w)
+			return
+		}
+	}
 	free := s.rooms.PairsFree()
 	if free <= 0 {
 		noCap := &roommgr.NoCapacityError{MaxCalls: s.rooms.Config().MaxCalls}

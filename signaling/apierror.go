@@ -20,6 +20,8 @@ const (
 	apiCodeParticipantNotFound = "participant_not_found"
 	apiCodeNoCapacity          = "no_capacity"
 	apiCodeShuttingDown        = "shutting_down"
+	apiCodeClusterUnavailable  = "cluster_unavailable"
+	apiCodePeerUnreachable     = "peer_unreachable"
 	apiCodeInternal            = "internal"
 )
 

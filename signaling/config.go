@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/orville/orville/cluster"
 	"github.com/orville/orville/roommgr"
 	"go.uber.org/zap"
 )
@@ -47,6 +48,13 @@ type Config struct {
 	// AtomicLevel: GET, PUT {"level":"debug"}) are operator routes on the API
 	// listener, behind the same source and secret checks; nil leaves them out.
 	MetricsHandler, LogLevelHandler http.Handler
+	// Coordinator, if set, makes this node one of a cluster (package
+	// cluster): new calls are placed on any node, per-call requests reach
+	// the call's owner. Nil is a single node, exactly as without a cluster.
+	Coordinator Coordinator
+	// Load, if set, samples this node's load for GET /v1/cluster on a
+	// single node (a cluster lists the load its nodes registered).
+	Load func() cluster.Load
 	// Web, if set, is served at / on the client listener (the web client,
 	// package web); /v1/rtc and /healthz take precedence.
 	Web http.Handler

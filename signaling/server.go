@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/orville/orville/cluster"
 	"github.com/orville/orville/roommgr"
 	"go.uber.org/zap"
 )
@@ -21,6 +22,10 @@ type Server struct {
 	log    *zap.Logger
 	rooms  *roommgr.Manager
 	tokens tokens
+	// local serves this node's calls; clustered, set with a Coordinator,
+	// serves the cluster's (callstore.go).
+	local     *localCalls
+	clustered *clusterCalls
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -33,8 +38,15 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger.Named("signaling"), rooms: cfg.Rooms,
-		tokens: tokens{key: cfg.TokenSecret, ttl: cfg.TokenTTL}, sessions: map[*session]struct{}{}}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger.Named("signaling"), rooms: cfg.Rooms,
+		tokens: tokens{key: cfg.TokenSecret, ttl: cfg.TokenTTL}, sessions: map[*session]struct{}{}}
+	s.local = &localCalls{s: s}
+	if co := cfg.Coordinator; co != nil {
+		s.local.pin, s.local.pid = co.Pin, co.Self()
+		s.clustered = &clusterCalls{s: s, coord: co, local: s.local, placer: cluster.NewPlacer(0),
+			peers: &peers{self: co.Self(), secret: cfg.APISecret}}
+	}
+	return s, nil
 }
 
 // ClientHandler serves the client side (TCP 443): the WebSocket at /v1/rtc,
@@ -63,6 +75,9 @@ func (s *Server) Close() {
 		ss.shutdown()
 	}
 	s.wg.Wait()
+	if s.clustered != nil {
+		s.clustered.peers.close()
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,12 +72,16 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		return err
 	}
 	defer front.shutdown(context.Background())
+	var member atomic.Pointer[clusterNode] // with --etcd-endpoints, set once rooms exist
 	rooms, err := roommgr.New(roommgr.Config{
 		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
 		MaxCallDuration: cfg.MaxCallDuration, Logger: log, Observer: mets,
-		TCPMux: front.iceMux, OnEnd: front.callEnded,
+		TCPMux: front.iceMux, OnEnd: func(id, reason string) {
+			front.callEnded(id, reason)
+			member.Load().callEnded(id)
+		},
 	})
 	if err != nil {
 		return err
@@ -85,6 +90,16 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	if err := mets.WatchRooms(rooms); err != nil {
 		return err
 	}
+	node, err := newClusterNode(cfg, cert, rooms, mets, nil, log)
+	if err != nil {
+		return err
+	}
+	if node != nil {
+		member.Store(node)
+		// Calls end (and unpin) before the node leaves, so that its leaving
+		// is not mistaken for a loss by the others.
+		defer func() { rooms.Close(); node.Close() }()
+	}
 	sig, err := signaling.New(signaling.Config{
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
@@ -92,11 +107,13 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		Web:             web.Handler(),  // the browser client at / on the client listener
 		MetricsHandler:  mets.Handler(), // Prometheus scrapes with the API secret as its bearer token
 		LogLevelHandler: level,
+		Coordinator:     node.coordinator(), // nil: a single node
 	})
 	if err != nil {
 		return err
 	}
 	defer sig.Close()
+	node.serving(sig)
 
 	apiMux := http.NewServeMux()
 	apiMux.Handle("/", sig.APIHandler())

@@ -24,8 +24,10 @@ var layers = []string{"sfu", "roommgr", "signaling"}
 // is a client).
 var clientSide = []string{"e2ee", "client", "loadtest", "web"}
 
-// standalone packages import no other package of the module.
-var standalone = []string{"e2ee", "web"}
+// standalone packages import no other package of the module. cluster (the
+// etcd membership) is reached through signaling.Coordinator and gets its
+// load figures as plain numbers from cmd/orville.
+var standalone = []string{"e2ee", "web", "cluster"}
 
 // pkg is what `go list -json` says of one package (non-test files only).
 type pkg struct {
@@ -125,8 +127,8 @@ func goList(t *testing.T) []pkg {
 
 // TestImportRules checks the module's real package graph, transitively:
 // sfu, roommgr, signaling and turnproxy (every server package) never reach
-// e2ee or client, e2ee and web stand alone, and the server layers import
-// downwards only.
+// e2ee or client, e2ee, web and cluster stand alone, and the server layers
+// import downwards only.
 func TestImportRules(t *testing.T) {
 	pkgs := goList(t)
 	var names []string
@@ -134,7 +136,7 @@ func TestImportRules(t *testing.T) {
 		n, _ := rel(p.ImportPath)
 		names = append(names, n)
 	}
-	for _, must := range []string{"sfu", "roommgr", "signaling", "e2ee", "client"} {
+	for _, must := range []string{"sfu", "roommgr", "signaling", "e2ee", "client", "cluster"} {
 		if !slices.Contains(names, must) {
 			t.Fatalf("go list did not report %s (got %v)", must, names)
 		}
@@ -161,6 +163,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{pkg{m("sfu"), []string{m("roommgr")}, []string{m("roommgr")}}, "sfu imports the higher layer roommgr"},
 		{pkg{m("roommgr"), []string{m("signaling")}, []string{m("signaling")}}, "roommgr imports the higher layer signaling"},
 		{pkg{m("web"), []string{m("client")}, []string{m("client")}}, "web stands alone"},
+		{pkg{m("cluster"), []string{m("roommgr")}, []string{m("roommgr"), m("sfu")}}, "cluster stands alone"},
 	} {
 		got := violations([]pkg{tc.p})
 		if len(got) == 0 || !strings.HasPrefix(got[0], tc.want) {
@@ -172,6 +175,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{m("client"), []string{m("e2ee")}, []string{m("e2ee")}},
 		{m("cmd/orville"), []string{m("client"), m("signaling")}, []string{m("client"), m("e2ee"), m("signaling")}},
 		{m("loadtest"), []string{m("client")}, []string{m("client"), m("e2ee")}},
+		{m("signaling"), []string{m("cluster"), m("roommgr")}, []string{m("cluster"), m("roommgr"), m("sfu")}},
 	}
 	if got := violations(ok); len(got) != 0 {
 		t.Errorf("allowed graph flagged: %q", got)

@@ -85,6 +85,16 @@ type Config struct {
 	// NodeID is the start-call "pid": 1–16 hex digits, random 4 if not configured.
 	NodeID string
 
+	// EtcdEndpoints, if any, make this node a cluster member (docs/cluster.md).
+	EtcdEndpoints []string
+	// EtcdPrefix roots the cluster's keys.
+	EtcdPrefix string
+	// EtcdLeaseTTL is how long a silent node stays registered.
+	EtcdLeaseTTL time.Duration
+	// AdvertiseAPI is host:port where other nodes reach this node's API;
+	// resolved to public-ip and the api-listen port when empty.
+	AdvertiseAPI string
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is json or console.
@@ -143,6 +153,9 @@ func (c *Config) APIURL() string {
 	}
 	return "https://" + net.JoinHostPort(host, port)
 }
+
+// PeerAPIURL is the URL other cluster nodes use to reach this node's API.
+func (c *Config) PeerAPIURL() string { return "https://" + c.AdvertiseAPI }
 
 // AllowsAPI reports whether a request from addr may use the HTTP API.
 // IPv4-mapped IPv6 addresses (from dual-stack listeners) match IPv4 prefixes.

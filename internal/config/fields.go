@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -152,4 +153,25 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
+}
+
+// urlListField parses comma-separated http:// or https:// URLs (etcd
+// endpoints); "" is the empty list.
+func urlListField(f func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, raw string) error {
+		var out []string
+		for _, s := range strings.Split(raw, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("%q is not an http:// or https:// URL", s)
+			}
+			out = append(out, s)
+		}
+		*f(c) = out
+		return nil
+	}
 }

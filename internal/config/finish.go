@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 const (
@@ -94,6 +96,7 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 	}
 
 	c.resolveAddresses(bad, detectIPv4)
+	c.resolveCluster(bad)
 	return errors.Join(errs...)
 }
 
@@ -152,4 +155,28 @@ func randomHex(n int) string {
 func isHex(s string) bool {
 	_, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s)
 	return err == nil
+}
+
+// resolveCluster checks the cluster settings and derives where peers reach
+// this node's API: public-ip and the api-listen port unless set.
+func (c *Config) resolveCluster(bad func(name, format string, a ...any)) {
+	if len(c.EtcdEndpoints) == 0 {
+		return
+	}
+	if c.EtcdLeaseTTL < 2*time.Second || c.EtcdLeaseTTL%time.Second != 0 {
+		bad("etcd-lease-ttl", "must be whole seconds, at least 2s")
+	}
+	if c.EtcdPrefix == "" || strings.ContainsAny(c.EtcdPrefix, " \n") {
+		bad("etcd-prefix", "must be a non-empty key prefix")
+	}
+	if c.AdvertiseAPI == "" {
+		host := "127.0.0.1"
+		if c.PublicIP.IsValid() {
+			host = c.PublicIP.String()
+		}
+		c.AdvertiseAPI = net.JoinHostPort(host, portOf(c.APIListen))
+	}
+	if h, p, err := net.SplitHostPort(c.AdvertiseAPI); err != nil || h == "" || p == "" || p == "0" {
+		bad("advertise-api", "must be host:port with a port other nodes can dial (not 0)")
+	}
 }
