@@ -1,24 +1,25 @@
 // Package sfu forwards media among a call's participants. One Call owns one
 // port pair: every participant's publish transport shares the socket on P and
 // every subscribe transport the socket on P+1 (ICE-lite, demultiplexed by ICE
-// username fragment). The packet path is uptrack.go → subscriber.go →
-// downtrack.go; everything else is control.
+// username fragment, then by the client's address).
+//
+// The packet path, top to bottom: socket.go (read, classify) → transport.go
+// (SRTP decrypt) → participant_media.go (which stream) → uptrack.go (cache,
+// fan out) → downtrack.go (rewrite, SRTP encrypt) → pump.go (one sendmmsg
+// per batch). One goroutine per call socket runs it to completion; only
+// ICE-TCP transports have a queue. Everything else is control.
 //
 // Media is end-to-end encrypted by the clients. This package forwards RTP
 // payloads untouched and reads only what the codec leaves in the clear (the VP8
-// key-frame bit); it never imports the e2ee package.
+// key-frame bit) and header extensions; it never imports the e2ee package.
 package sfu
 
 import (
 	"errors"
-	"net"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/orville/orville/internal/pionlog"
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
 
@@ -30,16 +31,17 @@ type Call struct {
 	cfg   Config
 	log   *zap.Logger
 	epoch time.Time
+	cert  *certificate
 
-	conns          []*net.UDPConn
-	muxes          []*ice.UDPMuxDefault
-	pubAPI, subAPI *webrtc.API
+	pubSock, subSock *callSocket
 
 	mu           sync.Mutex
 	participants map[string]*Participant
 	closed       bool
 	onLeave      func(remaining int)
 	closeOnce    sync.Once
+	stop         chan struct{}
+	wg           sync.WaitGroup
 }
 
 // NewCall opens the call's two sockets. It fails if either port is taken.
@@ -48,34 +50,35 @@ func NewCall(cfg Config) (*Call, error) {
 		return nil, err
 	}
 	c := &Call{cfg: cfg, epoch: time.Now(), participants: map[string]*Participant{},
-		log: cfg.Logger.With(zap.String("call", cfg.ID))}
-	for i, port := range []int{cfg.PublishPort, cfg.SubscribePort} {
-		conn, err := listenUDP(cfg.ListenIP, port)
-		if err != nil {
-			c.closeSockets()
-			return nil, err
-		}
-		c.conns = append(c.conns, conn)
-		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			// Batched egress (batchconn.go): one sendmmsg for what every
-			// writer queued meanwhile.
-			UDPConn: newBatchConn(conn, func(error) { c.cfg.Observer.PacketDropped("write") }),
-			Logger:  pionlog.Factory{Log: cfg.Logger.Named("pion"), Demote: true}.NewLogger("udpmux"),
-		})
-		c.muxes = append(c.muxes, mux)
-		api, err := newAPI(&c.cfg, mux, i == 0)
-		if err != nil {
-			c.closeSockets()
-			return nil, err
-		}
-		if i == 0 {
-			c.pubAPI = api
-		} else {
-			c.subAPI = api
-		}
+		log: cfg.Logger.With(zap.String("call", cfg.ID)), stop: make(chan struct{})}
+	var err error
+	if c.cert, err = newCertificate(cfg.Certificate); err != nil {
+		return nil, err
 	}
+	if c.pubSock, err = listenSocket(&c.cfg, "publish", cfg.PublishPort); err != nil {
+		return nil, err
+	}
+	if c.subSock, err = listenSocket(&c.cfg, "subscribe", cfg.SubscribePort); err != nil {
+		c.pubSock.close()
+		return nil, err
+	}
+	for _, s := range []*callSocket{c.pubSock, c.subSock} {
+		p := c.newPump()
+		go s.run(p)
+	}
+	c.wg.Add(1)
+	go c.reportLoop()
 	return c, nil
 }
+
+// newPump returns an egress batch toward the subscribe socket for one
+// goroutine.
+func (c *Call) newPump() *pump {
+	return newPump(newBatchWriter(c.subSock.conn, func(error) { c.cfg.Observer.PacketDropped("write") }), c.epoch)
+}
+
+// now is the packet path's clock: nanoseconds since the call began.
+func (c *Call) now() int64 { return int64(time.Since(c.epoch)) }
 
 // OnLeave registers f to run after a participant has left, with the number
 // still in the call (the room manager ends empty calls).
@@ -120,14 +123,8 @@ func (c *Call) JoinNamed(id, name string, h Handler) (*Participant, error) {
 	info := p.Info()
 	for _, o := range others {
 		o.handler.ParticipantJoined(info)
-		o.mu.Lock()
-		ups := make([]*upTrack, 0, len(o.tracks))
-		for _, t := range o.tracks {
-			ups = append(ups, t)
-		}
-		o.mu.Unlock()
-		for _, up := range ups {
-			p.subscribe(up)
+		for _, up := range o.publishedTracks() {
+			c.subscribeTo(p, up, false)
 		}
 	}
 	c.log.Info("participant joined", zap.String("participant", id), zap.Int("participants", len(others)+1))
@@ -191,27 +188,40 @@ func (c *Call) broadcast(from *Participant, f func(Handler)) {
 	}
 }
 
+// subscribeTo subscribes p to up unless up is already unpublished; with
+// announce, p hears trackPublished first. up.mu orders this against
+// unpublish: a subscriber either gets the track and later its removal, or
+// neither.
+func (c *Call) subscribeTo(p *Participant, up *upTrack, announce bool) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.unpublished {
+		return
+	}
+	if announce {
+		p.handler.TrackPublished(up.owner.id, up.info())
+	}
+	p.subscribe(up)
+}
+
 // publish makes a new track available to everybody else.
 func (c *Call) publish(p *Participant, up *upTrack) {
 	c.mu.Lock()
 	others := c.othersLocked(p)
 	c.mu.Unlock()
-	info := up.info()
 	for _, o := range others {
-		o.handler.TrackPublished(p.id, info)
-		o.subscribe(up)
+		c.subscribeTo(o, up, true)
 	}
 }
 
 // unpublish removes a track from every subscriber. Safe to call twice.
 func (c *Call) unpublish(p *Participant, up *upTrack) {
 	up.mu.Lock()
+	defer up.mu.Unlock()
 	if up.unpublished {
-		up.mu.Unlock()
 		return
 	}
 	up.unpublished = true
-	up.mu.Unlock()
 	c.mu.Lock()
 	others := c.othersLocked(p)
 	c.mu.Unlock()
@@ -257,16 +267,12 @@ func (c *Call) Close(reason string) {
 			}()
 		}
 		wg.Wait()
-		c.closeSockets()
+		close(c.stop)
+		c.wg.Wait()
+		c.pubSock.close()
+		c.subSock.close()
+		c.pubSock.wait()
+		c.subSock.wait()
 		c.log.Info("call closed", zap.String("reason", reason))
 	})
-}
-
-func (c *Call) closeSockets() {
-	for _, m := range c.muxes {
-		_ = m.Close()
-	}
-	for _, conn := range c.conns {
-		_ = conn.Close()
-	}
 }

@@ -1,12 +1,15 @@
 package sfu
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/pion/ice/v4"
+	pion "github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"go.uber.org/zap"
 )
 
@@ -26,20 +29,30 @@ type Config struct {
 	AdvertiseIPs []string
 	// Logger is required.
 	Logger *zap.Logger
+	// Net opens the call's sockets and is the ICE agents' network. Nil is the
+	// host's network; tests pass a pion vnet.Net to run calls on a virtual
+	// network with loss, delay and NAT.
+	Net pion.Net
 	// TCPMux, if set, adds an ICE-TCP passive candidate (RFC 6544) on the
 	// shared TCP listener to both transports. One mux serves every call: it
 	// hands each connection to the agent whose ICE ufrag its first binding
-	// request names, and ufrags are random per peer connection.
+	// request names, and ufrags are random per transport.
 	TCPMux ice.TCPMux
+	// Certificate is the DTLS certificate of the call's transports (RFC 8827
+	// §6.5: only its fingerprint matters). Nil generates one per call.
+	Certificate *tls.Certificate
 
-	// QueueSize bounds each subscriber's send queue (packets). A subscriber whose
-	// queue is full loses packets instead of stalling the publisher.
+	// QueueSize bounds the send queue of a transport that can block (ICE-TCP,
+	// packets). A full queue loses packets instead of stalling the publisher.
 	QueueSize int
 	// PLIInterval is the minimum time between two keyframe requests relayed to
 	// one publisher: many subscribers asking at once cost one keyframe.
 	PLIInterval time.Duration
 	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a silent client is kept.
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// OfferTimeout is how long a subscribe offer may stay unanswered before
+	// the server stops waiting for it and offers again.
+	OfferTimeout time.Duration
 	// Tap, when set, sees every forwarded packet's RTP payload (test-only: proves
 	// the server only ever handles ciphertext). Must not retain the slice.
 	Tap func(participant, trackID string, payload []byte)
@@ -48,8 +61,9 @@ type Config struct {
 }
 
 const (
-	defaultQueueSize   = 512
-	defaultPLIInterval = 500 * time.Millisecond
+	defaultQueueSize    = 512
+	defaultPLIInterval  = 500 * time.Millisecond
+	defaultOfferTimeout = 10 * time.Second
 )
 
 func (c *Config) validate() error {
@@ -72,6 +86,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("sfu: advertised address %q is not an IP", ip)
 		}
 	}
+	if c.Net == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return fmt.Errorf("sfu: network: %w", err)
+		}
+		c.Net = n
+	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = defaultQueueSize
 	}
@@ -83,6 +104,9 @@ func (c *Config) validate() error {
 	}
 	if c.ICEFailedTimeout <= 0 {
 		c.ICEFailedTimeout = 15 * time.Second
+	}
+	if c.OfferTimeout <= 0 {
+		c.OfferTimeout = defaultOfferTimeout
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}

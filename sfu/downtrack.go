@@ -1,216 +1,278 @@
 package sfu
 
 import (
-	"errors"
-	"strings"
+	"encoding/binary"
 	"sync/atomic"
-	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
-	"go.uber.org/zap"
 )
 
-// downTrack is one published track as one subscriber receives it. It implements
-// webrtc.TrackLocal for the subscriber's transport. All writes happen on the
-// subscriber's writer goroutine, which alone owns the rewrite state below.
+// downTrack is one published track as one subscriber receives it: one
+// m-section of the subscriber's transport, with its own SSRC (and RTX SSRC
+// for video). forward runs on the goroutine that ingests the publisher's
+// packets and alone owns the rewrite state; retransmit runs on the goroutine
+// that reads the subscriber's RTCP and alone owns the RTX state.
 type downTrack struct {
-	up  *upTrack
-	sub *subscriber
+	up      *upTrack
+	sub     *Participant
+	mid     string
+	ssrc    uint32
+	rtxSSRC uint32
+	pt      uint8
+	rtxPT   uint8 // 0: the subscriber did not accept RTX
 
-	bound  atomic.Pointer[binding]
-	sender *webrtc.RTPSender // set once AddTrack returns; control path only
+	// active: the subscriber's answer names this track and its transport
+	// has keys; until then (and after removal) nothing is sent.
+	active   atomic.Bool
+	answered bool                   // control state (the subscriber's mu)
+	ext      atomic.Pointer[extIDs] // the subscriber's negotiated IDs
+	ctx      *srtp.Context          // set before active; forwarder only
+	rtxCtx   *srtp.Context          // retransmit only
 
-	// Writer-goroutine state (RFC 3550 §5.1 fields rewritten so that pauses and
-	// late starts look like one continuous stream to the receiver).
-	started    bool
-	seqOffset  uint16 // out = in + seqOffset
-	firstOut   uint16 // first sequence number of the current offset epoch
-	lastOut    uint16 // highest sequence number sent
-	lastIn     uint16
-	lastTS     uint32
-	lastWallNs int64
-	hdr        rtp.Header
+	// Forwarder state (RFC 3550 §5.1 fields rewritten so that pauses, late
+	// starts and source switches look like one continuous stream).
+	started   bool
+	srcSSRC   uint32
+	seqOffset uint16 // out = in + seqOffset
+	tsOffset  uint32
+	firstOut  uint16 // first sequence number of the current offset epoch
+	lastOut   uint16
+	lastIn    uint16
+	sentAny   bool
+	lastOutTS uint32
+	lastOutAt int64
 
-	packets, octets atomic.Uint32 // for sender reports (RFC 3550 §6.4.1)
+	history history
+
+	// For sender reports (RFC 3550 §6.4.1), read by the control loop.
+	packets, octets atomic.Uint32
+	srTS            atomic.Uint32 // the newest packet's RTP timestamp
+	srAt            atomic.Int64  // and when it went out
+	srShift         atomic.Uint32 // tsOffset, for translating the publisher's reports
+
+	// RTX state (RFC 4588).
+	rtxSeq uint16
+	limit  tokenBucket
 }
 
-type binding struct {
-	ssrc   uint32
-	pt     uint8
-	writer webrtc.TrackLocalWriter
-	clock  uint32
-}
-
-func newDownTrack(up *upTrack, sub *subscriber) *downTrack {
-	return &downTrack{up: up, sub: sub}
-}
-
-// TrackLocal: the subscriber sees msid "<publisher id> <track id>".
-func (d *downTrack) ID() string                { return d.up.id }
-func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return d.up.owner.id }
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
-
-var errNoCodec = errors.New("sfu: subscriber does not support the track's codec")
-
-func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	want := d.up.mime
-	for _, c := range ctx.CodecParameters() {
-		if strings.EqualFold(c.MimeType, want) {
-			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType),
-				writer: ctx.WriteStream(), clock: c.ClockRate})
-			d.up.requestKeyframe()
-			return c, nil
-		}
-	}
-	return webrtc.RTPCodecParameters{}, errNoCodec
-}
-
-func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
-	d.bound.Store(nil)
-	return nil
-}
-
-// forward runs on the publisher's reader goroutine: hand the packet to this
-// subscriber's queue, never wait.
-func (d *downTrack) forward(ref packetRef) {
-	ref.dt = d
-	d.sub.enqueue(ref)
-}
-
-// writeForward runs on the writer goroutine: copy the packet out of the cache,
-// rewrite it for this subscriber and send it.
-func (d *downTrack) writeForward(ref packetRef, buf []byte) {
-	b := d.bound.Load()
-	if b == nil {
+// forward rewrites one packet of stream s for this subscriber, encrypts it
+// into p's batch and records it for retransmission.
+func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *ingestExt, flags uint8, now int64, p *pump) {
+	if !d.active.Load() || s.layer != 0 {
 		return
 	}
-	n := d.up.cache.load(ref.seq, buf)
-	if n == 0 {
-		d.sub.obs.PacketDropped("evicted")
-		return
-	}
-	pkt := buf[:n]
-	if ref.flags&flagResume != 0 {
+	if flags&flagResume != 0 {
 		d.started = false // resuming after a mute: restart cleanly
 	}
+	seq := h.SequenceNumber
 	if !d.started {
-		if d.up.kind == webrtc.RTPCodecTypeVideo && ref.flags&flagKeyframe == 0 {
-			d.up.requestKeyframe()
+		if d.up.kind == webrtc.RTPCodecTypeVideo && flags&flagKeyframe == 0 {
+			s.requestKeyframe()
 			return // a decoder cannot start on a delta frame
 		}
-		// Continue right after the last sequence number this subscriber saw, so a
-		// late start or a pause shows no loss.
-		d.started = true
-		d.seqOffset = d.lastOut + 1 - ref.seq
-		d.firstOut = d.lastOut + 1
-		d.lastIn = ref.seq - 1
+		d.restart(s, h, now)
 	}
-	if seqNewer(ref.seq, d.lastIn) {
-		d.lastIn = ref.seq
-		d.lastTS = rtpTimestamp(pkt)
-		d.lastWallNs = ref.at
-	} else if seqNewer(d.firstOut, ref.seq+d.seqOffset) {
+	if seqNewer(seq, d.lastIn) {
+		d.lastIn = seq
+	} else if seqNewer(d.firstOut, seq+d.seqOffset) {
 		return // reordered from before this epoch: the receiver never expects it
 	}
-	if d.write(b, pkt, ref.seq+d.seqOffset) {
-		d.sub.obs.PacketOut(d.up.kind, n, time.Since(d.up.epoch)-time.Duration(ref.at))
-	}
-}
-
-// writeRetransmit answers a NACK for outSeq from the cache (RFC 4585 §6.2.1).
-func (d *downTrack) writeRetransmit(outSeq uint16, buf []byte) {
-	b := d.bound.Load()
-	if b == nil || !d.started || seqNewer(d.firstOut, outSeq) || seqNewer(outSeq, d.lastOut) {
-		d.sub.obs.NACK(false)
-		return
-	}
-	n := d.up.cache.load(outSeq-d.seqOffset, buf)
+	outSeq := seq + d.seqOffset
+	outTS := h.Timestamp + d.tsOffset
+	n := d.build(p.scratch, h.Marker, d.pt, d.ssrc, outSeq, outTS, ex, payload, -1)
 	if n == 0 {
-		d.sub.obs.NACK(false)
 		return
 	}
-	d.sub.obs.NACK(true)
-	d.write(b, buf[:n], outSeq)
+	out, err := d.ctx.EncryptRTP(p.slot()[:0], p.scratch[:n], &p.ehdr)
+	if err != nil {
+		d.up.cfg.Observer.PacketDropped("srtp")
+		return
+	}
+	p.commit(d.sub.subT, len(out))
+	d.history.record(outSeq, seq, uint8(s.layer), outTS)
+	if seqNewer(outSeq, d.lastOut) || !d.sentAny {
+		d.lastOut, d.lastOutTS, d.lastOutAt, d.sentAny = outSeq, outTS, now, true
+	}
+	d.packets.Store(d.packets.Load() + 1)
+	d.octets.Store(d.octets.Load() + uint32(len(payload)))
+	d.srTS.Store(outTS)
+	d.srAt.Store(now)
+	d.up.cfg.Observer.PacketOut(d.up.kind, n, 0)
 }
 
-// write sends pkt with its SSRC, payload type and sequence number replaced.
-// Header extensions and CSRCs are dropped: extension IDs are negotiated per
-// transport and differ between the publisher's and the subscriber's.
-func (d *downTrack) write(b *binding, pkt []byte, outSeq uint16) bool {
-	start, end, ok := rtpPayload(pkt)
+// restart begins a new offset epoch: the next sequence number follows the
+// last one this subscriber saw, so a late start or a pause shows no loss
+// (RFC 3550 §5.1), and after a change of source stream the timestamps go on
+// from where they were, advanced by the time that passed.
+func (d *downTrack) restart(s *upStream, h *rtp.Header, now int64) {
+	d.started = true
+	d.seqOffset = d.lastOut + 1 - h.SequenceNumber
+	d.firstOut = d.lastOut + 1
+	d.lastIn = h.SequenceNumber - 1
+	if d.srcSSRC != s.ssrc {
+		if d.sentAny {
+			elapsed := uint32((now - d.lastOutAt) * int64(d.up.clock) / 1e9)
+			d.tsOffset = d.lastOutTS + max(elapsed, 1) - h.Timestamp
+		} else {
+			d.tsOffset = 0
+		}
+		d.srcSSRC = s.ssrc
+		d.srShift.Store(d.tsOffset)
+	}
+}
+
+// build writes an RTP header with the subscriber's SSRC, payload type,
+// sequence number and extensions, then the payload (RTX: prefixed with the
+// original sequence number, RFC 4588 §4), into b; it returns the length.
+func (d *downTrack) build(b []byte, marker bool, pt uint8, ssrc uint32, seq uint16, ts uint32, ex *ingestExt, payload []byte, osn int) int {
+	b[0] = 0x80
+	b[1] = pt
+	if marker {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+	n := 12
+	if ids := d.ext.Load(); ids != nil {
+		o := outExt{mid: d.mid, ids: *ids}
+		if ids.twcc != 0 {
+			o.twcc = uint16(d.sub.subT.twccSeq.Add(1))
+		}
+		if x := writeExtensions(b[n:], &o, ex); x > 0 {
+			b[0] |= 0x10
+			n += x
+		}
+	}
+	if osn >= 0 {
+		binary.BigEndian.PutUint16(b[n:], uint16(osn))
+		n += 2
+	}
+	if n+len(payload) > len(b) {
+		return 0
+	}
+	return n + copy(b[n:], payload)
+}
+
+// retransmit answers a NACK for outSeq from the publisher's cache, on the
+// RTX stream (RFC 4588): a new SSRC and sequence space, so a retransmission
+// never reuses an SRTP index.
+func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) bool {
+	if !d.active.Load() || d.rtxPT == 0 || d.rtxCtx == nil {
+		return false
+	}
+	e, ok := d.history.lookup(outSeq)
+	if !ok || now-e.lastRetx < retransmitGap {
+		return false
+	}
+	s := d.up.stream(int(e.layer))
+	if s == nil || !d.limit.take(now) {
+		return false
+	}
+	buf := p.cached
+	n := s.cache.load(e.inSeq, buf)
+	if n == 0 {
+		return false
+	}
+	start, end, ok := rtpPayload(buf[:n])
 	if !ok {
 		return false
 	}
-	h := &d.hdr
-	h.Version = 2
-	h.Marker = rtpMarker(pkt)
-	h.PayloadType = b.pt
-	h.SequenceNumber = outSeq
-	h.Timestamp = rtpTimestamp(pkt)
-	h.SSRC = b.ssrc
-	if _, err := b.writer.WriteRTP(h, pkt[start:end]); err != nil {
-		d.sub.obs.PacketDropped("write")
+	d.history.retransmitted(outSeq, now)
+	d.rtxSeq++
+	m := d.build(p.scratch, rtpMarker(buf), d.rtxPT, d.rtxSSRC, d.rtxSeq, e.outTS, nil, buf[start:end], int(outSeq))
+	if m == 0 {
 		return false
 	}
-	if seqNewer(outSeq, d.lastOut) {
-		d.lastOut = outSeq
+	out, err := d.rtxCtx.EncryptRTP(p.slot()[:0], p.scratch[:m], &p.ehdr)
+	if err != nil {
+		return false
 	}
-	d.packets.Add(1)
-	d.octets.Add(uint32(end - start))
+	p.commit(d.sub.subT, len(out))
 	return true
 }
 
-// senderReport builds an RTCP SR (RFC 3550 §6.4.1) from the writer's state.
-func (d *downTrack) senderReport(now time.Time, sinceEpoch time.Duration) *rtcp.SenderReport {
-	b := d.bound.Load()
-	if b == nil || !d.started {
-		return nil
-	}
-	elapsed := sinceEpoch - time.Duration(d.lastWallNs)
-	return &rtcp.SenderReport{
-		SSRC:        b.ssrc,
-		NTPTime:     ntpTime(now),
-		RTPTime:     d.lastTS + uint32(elapsed.Seconds()*float64(b.clock)),
-		PacketCount: d.packets.Load(),
-		OctetCount:  d.octets.Load(),
-	}
+// retransmitGap: one packet is resent at most this often, however many
+// NACKs ask for it (RFC 4585 §3.4 lets the sender suppress duplicates).
+const retransmitGap = 20e6 // 20 ms in ns
+
+// history remembers, for the last historySize packets sent, where each came
+// from, so a NACK for an outgoing sequence number finds the cached packet.
+// The forwarder writes, the retransmitter reads: a seqlock per slot.
+type history struct {
+	slots [historySize]historySlot
 }
 
-// ntpTime converts to the 64-bit NTP format (RFC 5905 §6).
-func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
-	s := uint64(t.Unix() + ntpEpochOffset)
-	f := uint64(t.Nanosecond()) << 32 / 1e9
-	return s<<32 | f
+const historySize = 1024 // power of two; ~6 s of 1.5 Mb/s video
+
+type historySlot struct {
+	stamp    atomic.Uint32 // outSeq+1 | 1<<16 when valid, 0 while written
+	inSeq    atomic.Uint32
+	outTS    atomic.Uint32
+	layer    atomic.Uint32
+	lastRetx atomic.Int64
 }
 
-// rtcpLoop reads what the subscriber says about this track: NACKs become
-// retransmissions from the cache, PLI/FIR become one rate-limited keyframe
-// request to the publisher.
-func (d *downTrack) rtcpLoop() {
-	for {
-		pkts, _, err := d.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						d.sub.enqueue(packetRef{dt: d, seq: seq, flags: flagRetransmit})
-						return true
-					})
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.requestKeyframe()
-			case *rtcp.ReceiverReport, *rtcp.SenderReport, *rtcp.SourceDescription, *rtcp.Goodbye:
-			default:
-				d.up.log.Debug("unhandled RTCP from subscriber", zap.String("type", typeName(p)))
-			}
-		}
+type historyEntry struct {
+	inSeq    uint16
+	layer    uint8
+	outTS    uint32
+	lastRetx int64
+}
+
+func (h *history) record(outSeq, inSeq uint16, layer uint8, outTS uint32) {
+	s := &h.slots[outSeq&(historySize-1)]
+	s.stamp.Store(0)
+	s.inSeq.Store(uint32(inSeq))
+	s.outTS.Store(outTS)
+	s.layer.Store(uint32(layer))
+	s.lastRetx.Store(0)
+	s.stamp.Store(uint32(outSeq) + 1 | 1<<16)
+}
+
+func (h *history) lookup(outSeq uint16) (historyEntry, bool) {
+	s := &h.slots[outSeq&(historySize-1)]
+	want := uint32(outSeq) + 1 | 1<<16
+	if s.stamp.Load() != want {
+		return historyEntry{}, false
 	}
+	e := historyEntry{inSeq: uint16(s.inSeq.Load()), layer: uint8(s.layer.Load()), outTS: s.outTS.Load(),
+		lastRetx: s.lastRetx.Load()}
+	if s.stamp.Load() != want {
+		return historyEntry{}, false
+	}
+	return e, true
+}
+
+func (h *history) retransmitted(outSeq uint16, now int64) {
+	h.slots[outSeq&(historySize-1)].lastRetx.Store(now)
+}
+
+// tokenBucket bounds one subscriber's retransmissions, so that a lossy
+// receiver's NACKs never crowd out fresh media.
+type tokenBucket struct {
+	tokens float64
+	last   int64
+}
+
+const (
+	retransmitRate  = 300 // packets per second per down track
+	retransmitBurst = 60
+)
+
+func (b *tokenBucket) take(now int64) bool {
+	if b.last != 0 {
+		b.tokens += float64(now-b.last) / 1e9 * retransmitRate
+	} else {
+		b.tokens = retransmitBurst
+	}
+	b.last = now
+	b.tokens = min(b.tokens, retransmitBurst)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -159,7 +159,7 @@ func (tp *testPeer) SubscribeOffer(sdp string) {
 	go func() {
 		<-tp.ready
 		if err := tp.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-			if tp.p.isClosed() {
+			if tp.p.isClosed() || tp.sub.ConnectionState() == webrtc.PeerConnectionStateClosed {
 				return
 			}
 			tp.t.Errorf("%s: subscribe offer: %v", tp.id, err)
@@ -167,6 +167,9 @@ func (tp *testPeer) SubscribeOffer(sdp string) {
 		}
 		answer, err := tp.sub.CreateAnswer(nil)
 		if err != nil {
+			if tp.p.isClosed() || tp.sub.ConnectionState() == webrtc.PeerConnectionStateClosed {
+				return
+			}
 			tp.t.Errorf("%s: answer: %v", tp.id, err)
 			return
 		}

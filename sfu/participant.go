@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/pion/sdp/v3"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -21,28 +22,41 @@ var (
 	ErrClosed       = errors.New("participant closed")
 )
 
-// maxPublishedMedia bounds the media sections of a publish offer: microphone,
-// camera, and a screen share with its audio.
-const maxPublishedMedia = 4
-
 // Participant is one client in a call: its publish transport (on port P), its
 // subscribe transport (on P+1) and the tracks flowing through them.
 type Participant struct {
 	id       string
 	name     string // display name, set before the participant is announced
 	call     *Call
+	cfg      *Config
 	handler  Handler
 	log      *zap.Logger
 	joinedAt time.Time
 
-	pub, subPC *webrtc.PeerConnection
-	sub        *subscriber
+	pubT, subT *transport
+	sessionID  uint64
 
-	mu           sync.Mutex
-	tracks       map[string]*upTrack     // published, by track id
-	downs        map[*upTrack]*downTrack // subscribed
-	offerPending bool                    // a subscribe offer awaits its answer
-	needsOffer   bool                    // tracks changed while an offer was pending
+	mu sync.Mutex // control state below
+
+	// Publish side.
+	pubCands     []string
+	pubVersion   int
+	tracks       map[string]*upTrack // published, by mid
+	streams      atomic.Pointer[map[uint32]*upStream]
+	rtcpSSRC     uint32 // sender SSRC of the server's RTCP on both transports
+	discoverLeft int    // unknown SSRCs still worth a look (bounds a flood)
+
+	// Publish ingress state: only the goroutine on the publish path.
+	twcc       *twcc.Recorder
+	twccID     atomic.Uint32 // the publisher's transport-wide-cc extension ID
+	lastTWCC   int64
+	nackBuf    []uint16
+	rtcpBuf    []byte
+	touchPump  *pump
+	touchStamp uint64
+
+	// Subscribe side (participant_subscribe.go).
+	sub subscribeState
 
 	negotiate chan struct{}
 	closed    chan struct{}
@@ -52,41 +66,44 @@ type Participant struct {
 
 func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 	p := &Participant{
-		id: id, call: c, handler: h, joinedAt: time.Now(),
+		id: id, call: c, cfg: &c.cfg, handler: h, joinedAt: time.Now(),
 		log:    c.log.With(zap.String("participant", id)),
-		tracks: map[string]*upTrack{}, downs: map[*upTrack]*downTrack{},
+		tracks: map[string]*upTrack{}, sessionID: newSessionID(), rtcpSSRC: randomSSRC(),
+		discoverLeft: 64, nackBuf: make([]uint16, 0, 64), rtcpBuf: make([]byte, 1200),
 		negotiate: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
+	p.twcc = twcc.NewRecorder(p.rtcpSSRC)
+	empty := map[uint32]*upStream{}
+	p.streams.Store(&empty)
+	p.sub.init()
 	var err error
-	if p.pub, err = c.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pubT, err = newTransport(p.cfg, c.pubSock, c.cert, "publish", publishSink{p}, p.log); err != nil {
 		return nil, fmt.Errorf("sfu: publish transport: %w", err)
 	}
-	if p.subPC, err = c.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		_ = p.pub.Close()
+	if p.subT, err = newTransport(p.cfg, c.subSock, c.cert, "subscribe", subscribeSink{p}, p.log); err != nil {
+		p.pubT.close()
 		return nil, fmt.Errorf("sfu: subscribe transport: %w", err)
 	}
-	p.sub = newSubscriber(p.subPC, &c.cfg, c.epoch, p.log)
-	// Open the subscribe transport at join, before any track exists: a data
-	// channel gives the first offer an m-section, so ICE and DTLS run in
-	// parallel with the publish transport's and a track published later
-	// costs one offer/answer instead of a second handshake in series.
-	if _, err := p.subPC.CreateDataChannel("orville", nil); err != nil {
-		_ = p.pub.Close()
-		_ = p.subPC.Close()
-		return nil, fmt.Errorf("sfu: subscribe transport: %w", err)
+	for _, t := range []*transport{p.pubT, p.subT} {
+		t.newPump = c.newPump
+		t.onFailed = func() { p.close("transport_failed") }
 	}
-	p.pub.OnTrack(p.onTrack)
-	for _, pc := range []*webrtc.PeerConnection{p.pub, p.subPC} {
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			p.log.Debug("transport state", zap.Stringer("state", s))
-			if s == webrtc.PeerConnectionStateFailed {
-				go p.close("transport_failed")
-			}
-		})
+	p.subT.onReady = p.activateDowns
+	// Gather both transports' candidates at once: the first answer and the
+	// first subscribe offer both need them.
+	var wg sync.WaitGroup
+	var pubErr, subErr error
+	wg.Add(1)
+	go func() { defer wg.Done(); p.pubCands, pubErr = p.pubT.candidates() }()
+	p.sub.cands, subErr = p.subT.candidates()
+	wg.Wait()
+	if err := errors.Join(pubErr, subErr); err != nil {
+		p.pubT.close()
+		p.subT.close()
+		return nil, fmt.Errorf("sfu: gather candidates: %w", err)
 	}
 	p.wg.Add(1)
 	go p.negotiateLoop()
-	p.kick()
 	return p, nil
 }
 
@@ -95,77 +112,125 @@ func (p *Participant) ID() string { return p.id }
 
 // Publish applies the client's offer for its publish transport and returns the
 // answer, complete with the server's candidates (ICE-lite, no trickle needed).
+// A later offer may add or stop tracks, or restart ICE (new credentials).
 func (p *Participant) Publish(offer string) (string, error) {
-	if err := checkOffer(offer); err != nil {
+	o, err := parsePublishOffer(offer)
+	if err != nil {
 		return "", err
 	}
-	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidSDP, err)
-	}
-	answer, err := p.pub.CreateAnswer(nil)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidSDP, err)
-	}
-	gathered := webrtc.GatheringCompletePromise(p.pub)
-	if err := p.pub.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("sfu: set local answer: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-p.closed:
+	if p.isClosed() {
 		return "", ErrClosed
 	}
-	return p.pub.LocalDescription().SDP, nil
-}
-
-// checkOffer parses the SDP before pion sees it, so that a huge or nonsensical
-// offer is refused with a clear message.
-func checkOffer(s string) error {
-	var d sdp.SessionDescription
-	if err := d.UnmarshalString(s); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
-	}
-	if len(d.MediaDescriptions) == 0 {
-		return fmt.Errorf("%w: no media sections", ErrInvalidSDP)
-	}
-	if len(d.MediaDescriptions) > maxPublishedMedia {
-		return fmt.Errorf("%w: %d media sections, at most %d", ErrInvalidSDP, len(d.MediaDescriptions), maxPublishedMedia)
-	}
-	return nil
-}
-
-// SubscribeAnswer applies the client's answer to the latest subscribe offer.
-func (p *Participant) SubscribeAnswer(answer string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.isClosed() {
-		return ErrClosed
+	if p.pubT.remoteUfragSet() && p.pubT.currentRemoteUfrag() != o.remote.ufrag {
+		// ICE restart (RFC 8445 §2.4): new credentials and candidates on
+		// our side too; DTLS and SRTP carry on.
+		if err := p.pubT.restartICE(); err != nil {
+			p.mu.Unlock()
+			return "", fmt.Errorf("sfu: ice restart: %w", err)
+		}
+		p.mu.Unlock()
+		cands, err := p.pubT.candidates()
+		if err != nil {
+			return "", err
+		}
+		p.mu.Lock()
+		p.pubCands = cands
 	}
-	if !p.offerPending {
-		return ErrNoOffer
+	if err := p.pubT.start(o.remote); err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("sfu: publish transport: %w", err)
 	}
-	var d sdp.SessionDescription
-	if err := d.UnmarshalString(answer); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	added, removed := p.reconcileTracks(o)
+	p.pubVersion++
+	ufrag, pwd := p.pubT.localCredentials()
+	answer := o.answer(ufrag, pwd, p.call.cert.fingerprint, p.pubCands, p.sessionID, p.pubVersion)
+	p.mu.Unlock()
+	for _, up := range removed {
+		p.call.unpublish(p, up)
 	}
-	if err := p.subPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	for _, up := range added {
+		p.log.Info("track published", zap.String("track", up.id), zap.Stringer("kind", up.kind))
+		p.call.publish(p, up)
 	}
-	p.offerPending = false
-	if p.needsOffer {
-		p.needsOffer = false
-		p.kick()
+	return answer, nil
+}
+
+// reconcileTracks makes the published tracks match the offer's sending
+// sections (p.mu held). Tracks exist from the offer on, before their first
+// packet: subscribers negotiate them while the publisher's DTLS runs.
+func (p *Participant) reconcileTracks(o *pubOffer) (added, removed []*upTrack) {
+	sending := map[string]*pubSection{}
+	for i := range o.sections {
+		s := &o.sections[i]
+		if s.accepted && s.sending {
+			sending[s.mid] = s
+		}
 	}
-	return nil
+	for mid, up := range p.tracks {
+		if sec := sending[mid]; sec == nil || sec.kind != up.kind.String() {
+			delete(p.tracks, mid)
+			removed = append(removed, up)
+		}
+	}
+	streams := map[uint32]*upStream{}
+	for _, s := range *p.streams.Load() {
+		if p.tracks[s.track.mid] == s.track {
+			streams[s.ssrc] = s
+		}
+	}
+	ids := map[string]bool{}
+	for _, up := range p.tracks {
+		ids[up.id] = true
+	}
+	for _, sec := range sortedSections(sending) {
+		up := p.tracks[sec.mid]
+		if up == nil {
+			up = newUpTrack(p, sec)
+			if ids[up.id] {
+				up.id = up.kind.String() + "-" + sec.mid
+			}
+			ids[up.id] = true
+			p.tracks[sec.mid] = up
+			added = append(added, up)
+		} else {
+			ext := sec.ext
+			up.ext.Store(&ext)
+		}
+		if id := sec.ext.twcc; id != 0 {
+			p.twccID.Store(uint32(id))
+		}
+		// Without simulcast, a signalled SSRC is the track's only stream.
+		if len(sec.rids) == 0 && len(sec.ssrcs) > 0 && streams[sec.ssrcs[0]] == nil {
+			s := newUpStream(up, sec.ssrcs[0], 0)
+			up.layers[0].Store(s)
+			streams[s.ssrc] = s
+		}
+	}
+	p.streams.Store(&streams)
+	return added, removed
+}
+
+func sortedSections(m map[string]*pubSection) []*pubSection {
+	out := make([]*pubSection, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].index < out[j].index })
+	return out
 }
 
 // AddCandidate adds a trickled client candidate to one transport.
 func (p *Participant) AddCandidate(publish bool, c webrtc.ICECandidateInit) error {
-	pc := p.subPC
+	t := p.subT
 	if publish {
-		pc = p.pub
+		t = p.pubT
 	}
-	if err := pc.AddICECandidate(c); err != nil {
+	s := strings.TrimPrefix(c.Candidate, "candidate:")
+	if s == "" {
+		return nil // end of candidates
+	}
+	if err := t.addRemoteCandidate(s); err != nil {
 		return fmt.Errorf("sfu: candidate: %w", err)
 	}
 	return nil
@@ -174,9 +239,7 @@ func (p *Participant) AddCandidate(publish bool, c webrtc.ICECandidateInit) erro
 // SetMuted stops (or resumes) forwarding one of the participant's tracks and
 // tells the others.
 func (p *Participant) SetMuted(trackID string, muted bool) error {
-	p.mu.Lock()
-	t := p.tracks[trackID]
-	p.mu.Unlock()
+	t := p.trackByID(trackID)
 	if t == nil {
 		return ErrUnknownTrack
 	}
@@ -186,169 +249,37 @@ func (p *Participant) SetMuted(trackID string, muted bool) error {
 	return nil
 }
 
+func (p *Participant) trackByID(id string) *upTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tracks {
+		if t.id == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// publishedTracks lists the participant's tracks, sorted by id.
+func (p *Participant) publishedTracks() []*upTrack {
+	p.mu.Lock()
+	out := make([]*upTrack, 0, len(p.tracks))
+	for _, t := range p.tracks {
+		out = append(out, t)
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
 // Info describes the participant for the API and for other participants.
 func (p *Participant) Info() ParticipantInfo {
-	p.mu.Lock()
-	tracks := make([]TrackInfo, 0, len(p.tracks))
-	for _, t := range p.tracks {
+	ups := p.publishedTracks()
+	tracks := make([]TrackInfo, 0, len(ups))
+	for _, t := range ups {
 		tracks = append(tracks, t.info())
 	}
-	p.mu.Unlock()
-	sort.Slice(tracks, func(i, j int) bool { return tracks[i].ID < tracks[j].ID })
-	return ParticipantInfo{ID: p.id, Name: p.name, JoinedAt: p.joinedAt, Transport: transportOf(p.pub), Tracks: tracks}
-}
-
-// transportOf names the path the client's media takes: udp, tcp, or turn when
-// the client's side of the selected pair is a relay.
-func transportOf(pc *webrtc.PeerConnection) string {
-	for _, tr := range pc.GetTransceivers() {
-		r := tr.Receiver()
-		if r == nil || r.Transport() == nil {
-			continue
-		}
-		pair, err := r.Transport().ICETransport().GetSelectedCandidatePair()
-		if err != nil || pair == nil {
-			continue
-		}
-		if pair.Remote.Typ == webrtc.ICECandidateTypeRelay {
-			return "turn"
-		}
-		return pair.Local.Protocol.String()
-	}
-	return ""
-}
-
-// onTrack runs on its own goroutine (pion starts one per remote track) and
-// becomes that track's reader.
-func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	p.mu.Lock()
-	if p.isClosed() {
-		p.mu.Unlock()
-		return
-	}
-	id := remote.ID()
-	if _, dup := p.tracks[id]; dup || id == "" || len(id) > 64 {
-		id = remote.Kind().String() + "-" + strconv.FormatUint(uint64(remote.SSRC()), 10)
-	}
-	up := newUpTrack(p, id, remote)
-	p.tracks[id] = up
-	p.mu.Unlock()
-
-	p.wg.Add(1)
-	go func() { // RTCP from the publisher must be read for the interceptors to run
-		defer p.wg.Done()
-		for {
-			if _, _, err := recv.ReadRTCP(); err != nil {
-				return
-			}
-		}
-	}()
-	p.log.Info("track published", zap.String("track", id), zap.Stringer("kind", remote.Kind()),
-		zap.String("codec", remote.Codec().MimeType))
-	p.call.publish(p, up)
-	up.readLoop()
-	p.call.unpublish(p, up)
-	p.mu.Lock()
-	delete(p.tracks, id)
-	p.mu.Unlock()
-	close(up.done)
-}
-
-// subscribe adds a down track for up to this participant's subscribe transport.
-func (p *Participant) subscribe(up *upTrack) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.isClosed() || p.downs[up] != nil {
-		return
-	}
-	d := newDownTrack(up, p.sub)
-	sender, err := p.subPC.AddTrack(d)
-	if err != nil {
-		p.log.Warn("subscribe", zap.String("track", up.id), zap.Error(err))
-		return
-	}
-	d.sender = sender
-	p.downs[up] = d
-	p.syncTracks()
-	up.addSubscriber(d)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		d.rtcpLoop()
-	}()
-	p.kick()
-}
-
-func (p *Participant) unsubscribe(up *upTrack) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d := p.downs[up]
-	if d == nil {
-		return
-	}
-	up.removeSubscriber(d)
-	delete(p.downs, up)
-	p.syncTracks()
-	if !p.isClosed() {
-		if err := p.subPC.RemoveTrack(d.sender); err != nil {
-			p.log.Debug("unsubscribe", zap.Error(err))
-		}
-		p.kick()
-	}
-}
-
-func (p *Participant) syncTracks() {
-	list := make([]*downTrack, 0, len(p.downs))
-	for _, d := range p.downs {
-		list = append(list, d)
-	}
-	p.sub.setTracks(list)
-}
-
-// kick asks the negotiation goroutine for a new subscribe offer.
-func (p *Participant) kick() {
-	select {
-	case p.negotiate <- struct{}{}:
-	default:
-	}
-}
-
-// negotiateLoop makes subscribe offers one at a time: a new offer only after the
-// previous one was answered (RFC 8829 §4.1.8: no offer while one is pending).
-func (p *Participant) negotiateLoop() {
-	defer p.wg.Done()
-	for {
-		select {
-		case <-p.negotiate:
-		case <-p.closed:
-			return
-		}
-		p.mu.Lock()
-		if p.offerPending {
-			p.needsOffer = true
-			p.mu.Unlock()
-			continue
-		}
-		offer, err := p.subPC.CreateOffer(nil)
-		if err == nil {
-			gathered := webrtc.GatheringCompletePromise(p.subPC)
-			if err = p.subPC.SetLocalDescription(offer); err == nil {
-				p.offerPending = true
-				p.mu.Unlock()
-				select {
-				case <-gathered:
-				case <-p.closed:
-					return
-				}
-				p.handler.SubscribeOffer(p.subPC.LocalDescription().SDP)
-				continue
-			}
-		}
-		p.mu.Unlock()
-		if !p.isClosed() {
-			p.log.Warn("subscribe offer", zap.Error(err))
-		}
-	}
+	return ParticipantInfo{ID: p.id, Name: p.name, JoinedAt: p.joinedAt, Transport: p.pubT.pathDescription(), Tracks: tracks}
 }
 
 func (p *Participant) isClosed() bool {
@@ -363,34 +294,27 @@ func (p *Participant) isClosed() bool {
 // Close removes the participant from the call (reason "left").
 func (p *Participant) Close() { p.close("left") }
 
+// close ends the participant: its tracks are unpublished (the others hear
+// trackUnpublished before participantLeft), its subscriptions dropped, its
+// transports closed.
 func (p *Participant) close(reason string) {
 	p.closeOnce.Do(func() {
 		close(p.closed)
-		p.call.leave(p)
 		p.mu.Lock()
 		ups := make([]*upTrack, 0, len(p.tracks))
 		for _, t := range p.tracks {
 			ups = append(ups, t)
 		}
-		for up, d := range p.downs {
-			up.removeSubscriber(d)
-		}
-		p.downs = map[*upTrack]*downTrack{}
+		p.tracks = map[string]*upTrack{}
 		p.mu.Unlock()
 		for _, up := range ups {
 			p.call.unpublish(p, up)
 		}
-		if err := p.pub.Close(); err != nil {
-			p.log.Debug("close publish transport", zap.Error(err))
-		}
-		if err := p.subPC.Close(); err != nil {
-			p.log.Debug("close subscribe transport", zap.Error(err))
-		}
-		p.sub.close()
+		p.call.leave(p)
+		p.dropAllDowns()
+		p.pubT.close()
+		p.subT.close()
 		p.wg.Wait()
-		for _, up := range ups {
-			<-up.done // its reader has seen the transport close
-		}
 		p.log.Info("participant left", zap.String("reason", reason))
 		p.handler.Closed(reason)
 	})

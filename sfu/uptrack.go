@@ -6,62 +6,63 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
 
-// Cache sizes: ~3 s of 1.5 Mb/s video, ~5 s of Opus. Powers of two (packetCache).
+// Cache sizes in packets: ~3 s of 1.5 Mb/s video, ~1 s of Opus (audio is
+// not retransmitted by browsers' receivers; the cache only has to outlive a
+// NACK's round trip). Powers of two (packetCache).
 const (
 	videoCacheSize = 512
-	audioCacheSize = 256
+	audioCacheSize = 64
 )
 
-// upTrack is one published track. Its reader goroutine is the only writer of the
-// packet cache; fan-out reads a copy-on-write list of down tracks, so forwarding
-// takes no lock and allocates nothing.
+// maxLayers is how many simulcast encodings one track may have (q, h, f).
+const maxLayers = 3
+
+// upTrack is one published track: one m-section of a publisher's offer.
+// Video may arrive as several simulcast layers, each its own upStream. The
+// packet path reads a copy-on-write list of down tracks, so fan-out takes no
+// lock and allocates nothing.
 type upTrack struct {
 	id    string
 	kind  webrtc.RTPCodecType
+	mid   string
 	owner *Participant
-	ssrc  uint32
+	clock uint32
+	log   *zap.Logger
+	cfg   *Config
 
-	remote *webrtc.TrackRemote
-	mime   string
-	cache  *packetCache
-	log    *zap.Logger
-	obs    Observer
-	epoch  time.Time
-	tap    func(participant, trackID string, payload []byte)
+	ext    atomic.Pointer[extIDs] // the publisher's IDs, replaced on renegotiation
+	layers [maxLayers]atomic.Pointer[upStream]
+	rids   []string // simulcast rids in layer order (control path)
 
 	subs  atomic.Pointer[[]*downTrack]
 	muted atomic.Bool
-	// wasMuted is reader-goroutine state: the next forwarded packet resumes.
-	wasMuted bool
-	lastPLI  atomic.Int64 // nanoseconds since epoch of the last relayed keyframe request
 
-	mu          sync.Mutex // serializes changes to subs
+	mu          sync.Mutex // serializes subscriptions against unpublish
 	unpublished bool
-	done        chan struct{} // the reader's goroutine is finished with this track
+	subsMu      sync.Mutex // serializes changes to subs (a leaf lock)
 }
 
-func newUpTrack(owner *Participant, id string, remote *webrtc.TrackRemote) *upTrack {
-	size := audioCacheSize
-	if remote.Kind() == webrtc.RTPCodecTypeVideo {
-		size = videoCacheSize
+func newUpTrack(owner *Participant, sec *pubSection) *upTrack {
+	kind := webrtc.RTPCodecTypeAudio
+	clock := uint32(48000)
+	if sec.kind == "video" {
+		kind, clock = webrtc.RTPCodecTypeVideo, 90000
 	}
-	t := &upTrack{
-		id: id, kind: remote.Kind(), owner: owner, ssrc: uint32(remote.SSRC()),
-		remote: remote, mime: remote.Codec().MimeType, cache: newPacketCache(size),
-		log:   owner.log.With(zap.String("track", id)),
-		obs:   owner.call.cfg.Observer,
-		epoch: owner.call.epoch,
-		tap:   owner.call.cfg.Tap,
-		done:  make(chan struct{}),
+	id := sec.trackID
+	if id == "" {
+		id = sec.kind + "-" + sec.mid
 	}
+	t := &upTrack{id: id, kind: kind, mid: sec.mid, owner: owner, clock: clock, cfg: owner.cfg,
+		log: owner.log.With(zap.String("track", id)), rids: sec.rids}
+	ext := sec.ext
+	t.ext.Store(&ext)
 	empty := []*downTrack{}
 	t.subs.Store(&empty)
-	t.lastPLI.Store(-int64(time.Hour))
 	return t
 }
 
@@ -69,84 +70,135 @@ func (t *upTrack) info() TrackInfo {
 	return TrackInfo{ID: t.id, Kind: t.kind.String(), Muted: t.muted.Load()}
 }
 
-// readLoop is the packet path's entry. It ends when the publisher's transport
-// closes.
-func (t *upTrack) readLoop() {
-	buf := make([]byte, maxPacketSize)
-	for {
-		n, _, err := t.remote.Read(buf)
-		if err != nil {
-			return
-		}
-		t.ingest(buf[:n])
-	}
+// upStream is one RTP stream (one SSRC) of a published track: a simulcast
+// layer, or the whole track without simulcast. Only the goroutine that owns
+// the publisher's transport ingress touches its unexported state.
+type upStream struct {
+	track *upTrack
+	ssrc  uint32
+	layer int
+	cache *packetCache
+
+	recv     recvStats
+	loss     lossTracker
+	wasMuted bool // the next forwarded packet resumes
+
+	lastPLI atomic.Int64 // nanoseconds since the call's epoch
+	sr      atomic.Pointer[senderInfo]
 }
 
-// ingest caches one packet once and hands its sequence number to every
-// subscriber's queue. Only the reader goroutine calls it.
-func (t *upTrack) ingest(pkt []byte) {
-	start, end, ok := rtpPayload(pkt)
-	if !ok || start == end { // malformed, or padding only (bandwidth probes)
-		t.obs.PacketDropped("malformed")
+// senderInfo is the publisher's latest sender report (RFC 3550 §6.4.1):
+// NTP and RTP time of one instant, for lip sync downstream.
+type senderInfo struct {
+	ntp uint64
+	rtp uint32
+	at  int64 // arrival, nanoseconds since the epoch
+}
+
+func newUpStream(t *upTrack, ssrc uint32, layer int) *upStream {
+	size := audioCacheSize
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		size = videoCacheSize
+	}
+	s := &upStream{track: t, ssrc: ssrc, layer: layer, cache: newPacketCache(size)}
+	s.lastPLI.Store(-int64(time.Hour))
+	return s
+}
+
+// Packet flags the forwarder acts on.
+const (
+	flagKeyframe = 1 << iota // first packet of a VP8 key frame
+	flagResume               // first packet after the publisher unmuted
+)
+
+// ingest is the packet path's entry for one decrypted RTP packet: cache it
+// once, then rewrite, encrypt and queue it for every subscriber, all on the
+// calling goroutine. hlen is the header length SRTP parsed into h.
+func (s *upStream) ingest(pkt []byte, h *rtp.Header, hlen int, now int64, p *pump) {
+	t := s.track
+	end := len(pkt)
+	if h.Padding && end > hlen {
+		end -= int(pkt[end-1])
+	}
+	if end <= hlen { // padding only (bandwidth probes): nothing to forward
 		return
 	}
-	t.obs.PacketIn(t.kind, len(pkt))
-	seq := rtpSeq(pkt)
-	if !t.cache.store(seq, pkt) {
-		t.obs.PacketDropped("oversized")
+	obs := t.cfg.Observer
+	obs.PacketIn(t.kind, len(pkt))
+	s.recv.update(h.SequenceNumber, h.Timestamp, now, t.clock)
+	s.loss.arrived(h.SequenceNumber, now)
+	if !s.cache.store(h.SequenceNumber, pkt) {
+		obs.PacketDropped("oversized")
 		return
 	}
+	var ex ingestExt
+	parseExtensions(t.ext.Load(), h.GetExtension, &ex)
 	if t.muted.Load() {
-		t.wasMuted = true
+		s.wasMuted = true
 		return
 	}
-	if t.tap != nil {
-		t.tap(t.owner.id, t.id, pkt[start:end])
+	payload := pkt[hlen:end]
+	if tap := t.cfg.Tap; tap != nil {
+		tap(t.owner.id, t.id, payload)
 	}
-	ref := packetRef{seq: seq, at: int64(time.Since(t.epoch))}
-	if t.kind == webrtc.RTPCodecTypeVideo && isVP8Keyframe(pkt[start:end]) {
-		ref.flags |= flagKeyframe
+	var flags uint8
+	if t.kind == webrtc.RTPCodecTypeVideo && isVP8Keyframe(payload) {
+		flags |= flagKeyframe
 	}
-	if t.wasMuted {
-		ref.flags |= flagResume
-		t.wasMuted = false
+	if s.wasMuted {
+		flags |= flagResume
+		s.wasMuted = false
 	}
 	for _, d := range *t.subs.Load() {
-		d.forward(ref)
+		d.forward(s, h, payload, &ex, flags, now, p)
 	}
 }
 
 // addSubscriber and removeSubscriber copy the list: readers never see it change.
 func (t *upTrack) addSubscriber(d *downTrack) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.subsMu.Lock()
+	defer t.subsMu.Unlock()
 	next := append(slices.Clone(*t.subs.Load()), d)
 	t.subs.Store(&next)
 }
 
 func (t *upTrack) removeSubscriber(d *downTrack) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.subsMu.Lock()
+	defer t.subsMu.Unlock()
 	next := slices.DeleteFunc(slices.Clone(*t.subs.Load()), func(x *downTrack) bool { return x == d })
 	t.subs.Store(&next)
 }
 
-func (t *upTrack) subscribers() []*downTrack { return *t.subs.Load() }
+// stream returns the layer's stream, or nil.
+func (t *upTrack) stream(layer int) *upStream {
+	if layer < 0 || layer >= maxLayers {
+		return nil
+	}
+	return t.layers[layer].Load()
+}
 
 // requestKeyframe relays a PLI (RFC 4585 §6.3.1) to the publisher, at most once
 // per PLIInterval however many subscribers ask.
-func (t *upTrack) requestKeyframe() {
+func (s *upStream) requestKeyframe() {
+	t := s.track
 	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	now := int64(time.Since(t.epoch))
-	last := t.lastPLI.Load()
-	if now-last < int64(t.owner.call.cfg.PLIInterval) || !t.lastPLI.CompareAndSwap(last, now) {
+	now := t.owner.call.now()
+	last := s.lastPLI.Load()
+	if now-last < int64(t.cfg.PLIInterval) || !s.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
-	t.obs.PLI()
-	if err := t.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: t.ssrc}}); err != nil {
-		t.log.Debug("relay PLI", zap.Error(err))
+	t.cfg.Observer.PLI()
+	t.owner.sendPLI(s.ssrc)
+}
+
+// requestKeyframes asks every layer of the track for a key frame.
+func (t *upTrack) requestKeyframes() {
+	for i := range t.layers {
+		if s := t.layers[i].Load(); s != nil {
+			s.requestKeyframe()
+		}
 	}
 }
 
@@ -155,8 +207,12 @@ func (t *upTrack) setMuted(m bool) (changed bool) {
 		return false
 	}
 	if !m {
-		t.lastPLI.Store(-int64(time.Hour))
-		t.requestKeyframe() // subscribers restart on a key frame
+		for i := range t.layers {
+			if s := t.layers[i].Load(); s != nil {
+				s.lastPLI.Store(-int64(time.Hour))
+			}
+		}
+		t.requestKeyframes() // subscribers restart on a key frame
 	}
 	return true
 }

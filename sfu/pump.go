@@ -1,0 +1,90 @@
+package sfu
+
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// pump is the egress of one goroutine that handles packets (a call socket's
+// loop, or an ICE-TCP reader): datagrams for subscribers are built straight
+// into its batch, and flush sends the batch with one sendmmsg(2) on the
+// subscribe socket. It also holds that goroutine's scratch state, so that
+// the packet path allocates nothing.
+type pump struct {
+	w   batchWriter
+	out []datagram
+	n   int
+
+	hdr     rtp.Header // the packet being handled, as SRTP parsed it
+	ehdr    rtp.Header // SRTP's scratch when encrypting
+	scratch []byte     // one plaintext packet being rewritten
+	cached  []byte     // one packet copied out of a cache
+	touched []*Participant
+	stamp   uint64 // this pump's current batch, for touched
+	now     int64  // when the current batch was read, ns since the call's epoch
+	epoch   time.Time
+}
+
+// pumpBatch is how many datagrams a pump holds before it must flush: one
+// packet fanned out to a full call fits.
+const pumpBatch = 256
+
+func newPump(w batchWriter, epoch time.Time) *pump {
+	return &pump{w: w, epoch: epoch, out: newDatagrams(pumpBatch), scratch: make([]byte, maxDatagram),
+		cached: make([]byte, maxPacketSize), touched: make([]*Participant, 0, 16)}
+}
+
+// tick reads the clock for a new batch.
+func (p *pump) tick() { p.now = int64(time.Since(p.epoch)) }
+
+// slot returns the buffer of the next datagram, flushing first if full.
+func (p *pump) slot() []byte {
+	if p.n == len(p.out) {
+		p.flush()
+	}
+	return p.out[p.n].buf
+}
+
+// commit queues the n bytes built in the current slot toward t.
+func (p *pump) commit(t *transport, n int) {
+	switch t.path.Load() {
+	case pathUDP:
+		a := t.remote.Load()
+		if a == nil {
+			return
+		}
+		p.out[p.n].n = n
+		p.out[p.n].addr = *a
+		p.n++
+	case pathTCP:
+		t.tcp.Load().enqueue(p.out[p.n].buf[:n])
+	}
+}
+
+// flush sends what the batch holds, then lets every publisher whose
+// packets were in it send the feedback that is due (NACKs, transport-wide
+// feedback): once per batch, not once per packet.
+func (p *pump) flush() {
+	if p.n > 0 {
+		p.w.writeBatch(p.out[:p.n])
+		p.n = 0
+	}
+	if len(p.touched) > 0 {
+		for i, pt := range p.touched {
+			pt.afterIngest(p)
+			p.touched[i] = nil
+		}
+		p.touched = p.touched[:0]
+	}
+	p.stamp++
+}
+
+// touch notes that pt's packets were handled in this batch.
+func (p *pump) touch(pt *Participant) {
+	if pt.touchPump == p && pt.touchStamp == p.stamp {
+		return
+	}
+	pt.touchPump, pt.touchStamp = p, p.stamp
+	p.touched = append(p.touched, pt)
+}
