@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/orville/orville/client"
@@ -82,6 +83,12 @@ func (s *sampler) subscribers(rep *Report) {
 	var tot totals
 	worstLoss, worstJit := -1.0, -1.0
 	rep.Subscribers = []SubscriberReport{}
+	s.r.mu.Lock()
+	rep.CallsPerNode = maps.Clone(s.r.perNode)
+	s.r.mu.Unlock()
+	if rep.CallsPerNode == nil {
+		rep.CallsPerNode = map[string]int{}
+	}
 	rep.Transports = map[string]int{}
 	for _, p := range s.r.clients() {
 		st, ok := p.stats()

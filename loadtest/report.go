@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,6 +40,10 @@ type Report struct {
 	// null when /metrics could not be read.
 	ServerLatencyMs *ServerLatency `json:"serverForwardingLatencyMs"`
 	Server          *ServerReport  `json:"server"`
+	// CallsPerNode counts the started calls by the node that owns them (the
+	// start-call answer's pid): in a cluster (docs/cluster.md) the API node
+	// places calls on every node; one node alone has one entry.
+	CallsPerNode map[string]int `json:"callsPerNode"`
 	// Transports counts participants by the path their subscribe transport
 	// took: udp, tcp (ICE-TCP), turn-tls, turn-tcp.
 	Transports map[string]int `json:"transports"`
@@ -208,6 +214,7 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, e := range r.JoinErrors {
 		fmt.Fprintf(w, "join failed   %s\n", e)
 	}
+	fmt.Fprintf(w, "calls/node    %s\n", perNodeText(r.CallsPerNode))
 	j := r.JoinTimeMs
 	fmt.Fprintf(w, "join time     p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (start-call request → first media, n=%d)\n",
 		j.P50, j.P95, j.P99, j.Max, j.N)
@@ -242,6 +249,17 @@ func (r *Report) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "server        not measured (--server-pid with the server on this host)")
 	}
+}
+
+// perNodeText is "aa01 10, bb02 9, cc03 11 (3 nodes)", by node id.
+func perNodeText(m map[string]int) string {
+	ids := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(ids))
+	for _, id := range ids {
+		parts = append(parts, fmt.Sprintf("%s %d", id, m[id]))
+	}
+	return fmt.Sprintf("%s (%d node%s, by start-call pid)", strings.Join(parts, ", "), len(ids),
+		map[bool]string{true: "s"}[len(ids) != 1])
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -59,6 +59,7 @@ type runner struct {
 	parts   []*participant
 	joined  int
 	calls   []string
+	perNode map[string]int    // calls by the start-call pid of their node
 	secrets map[string][]byte // per call, with --e2ee
 	dials   chan struct{}     // bounds the joins in flight
 }
@@ -150,6 +151,10 @@ func (r *runner) startCall(ctx context.Context, i int) {
 	r.parts = append(r.parts, parts...)
 	if err == nil {
 		r.calls = append(r.calls, sc.State.EventID)
+		if r.perNode == nil {
+			r.perNode = map[string]int{}
+		}
+		r.perNode[sc.State.PID]++
 	}
 	r.mu.Unlock()
 	if err != nil {

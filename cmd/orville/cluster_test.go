@@ -190,6 +190,36 @@ func TestClusterAcceptance(t *testing.T) {
 		}
 	})
 
+	// orville loadtest through one node spreads over the cluster and says
+	// how many calls each node got.
+	t.Run("loadtest reports calls per node", func(t *testing.T) {
+		var stdout, stderr strings.Builder
+		code := run([]string{"loadtest", "--api", b.api, "--insecure", "--api-secret", clusterSecret,
+			"--calls", "6", "--participants", "2", "--audio-publishers", "1", "--duration", "1s", "--json"},
+			&stdout, &stderr, func(string) string { return "" })
+		var rep struct {
+			Joined       int            `json:"participantsJoined"`
+			CallsPerNode map[string]int `json:"callsPerNode"`
+			Loss         struct{ PacketsExpected uint64 }
+		}
+		if err := json.Unmarshal([]byte(stdout.String()), &rep); code != exitOK || err != nil {
+			t.Fatalf("loadtest exit %d, %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+		}
+		total := 0
+		for _, n := range rep.CallsPerNode {
+			total += n
+		}
+		t.Logf("loadtest: calls per node %v", rep.CallsPerNode)
+		if rep.Joined != 12 || total != 6 || len(rep.CallsPerNode) < 2 || rep.Loss.PacketsExpected == 0 {
+			t.Fatalf("loadtest over the cluster: %d joined, calls per node %v, %d packets", rep.Joined, rep.CallsPerNode, rep.Loss.PacketsExpected)
+		}
+		for id := range rep.CallsPerNode {
+			if c.byID[id] == nil {
+				t.Fatalf("calls on unknown node %q", id)
+			}
+		}
+	})
+
 	// kill -9 of cc03 while calls on aa01 and bb02 carry media.
 	var keep []*mediaPair
 	for _, owner := range []*clusterProc{a, b} {

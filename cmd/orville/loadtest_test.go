@@ -84,7 +84,7 @@ func TestLoadtestAgainstServeDev(t *testing.T) {
 		"latencyMs.p50", "latencyMs.p99", "latencyMs.max", "latencyMs.mean", "latencyMs.samples",
 		"packetsForwarded.receivedByClients", "packetsForwarded.serverCounter", "packetsForwarded.mediaWindow",
 		"server.pid", "server.cpuSeconds", "server.cpuMicrosPerPacket", "server.peakRssBytes", "server.maxSampledRssBytes",
-		"subscribers", "timeline",
+		"subscribers", "timeline", "callsPerNode",
 	} {
 		var v any = generic
 		for _, k := range strings.Split(path, ".") {
