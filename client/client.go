@@ -24,7 +24,6 @@ type Client struct {
 	cfg Config
 	log *zap.Logger
 
-	conn          *websocket.Conn
 	start         time.Time // start of the WebSocket dial
 	joinDuration  time.Duration
 	callID        string
@@ -47,7 +46,15 @@ type Client struct {
 	pubPending atomic.Bool // publish offer sent, answer not yet seen
 	pubResult  chan error
 
+	// Session resume and ICE restarts (resume.go, icerestart.go).
+	resume      string        // credential from `joined`; "" if the server has none
+	resumeGrace time.Duration // how long the server keeps our place
+	lastSeq     atomic.Uint64 // last call message received
+	resumes     atomic.Int64
+	iceRestarts atomic.Int64
+
 	mu            sync.Mutex
+	conn          *websocket.Conn // the signaling socket; nil while reconnecting
 	closed        bool
 	err           error
 	participants  map[string]*Participant
@@ -106,6 +113,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.joinDuration = time.Since(c.start)
 	c.conn, c.callID, c.participantID = conn, joined.CallID, joined.ParticipantID
+	c.resume, c.resumeGrace = joined.Resume, time.Duration(joined.ResumeGrace)*time.Second
 	if c.participantID == "" {
 		c.participantID = cfg.ParticipantID // the server should say; fall back
 	}
@@ -125,6 +133,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 	go c.readLoop()
 	go c.writeLoop()
 	c.goTracked(c.keepaliveLoop)
+	c.goTracked(c.iceWatchLoop)
 
 	if err := c.publish(ctx); err != nil {
 		_ = c.Close()
@@ -142,7 +151,7 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 	case c.cfg.SimulateUDPBlocked:
 		mode = udpDropped
 	}
-	n, err := newICENet(mode)
+	n, err := newICENet(c.cfg.ICENet, mode)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -287,7 +296,9 @@ func (c *Client) close() {
 	case <-c.readerDone:
 	case <-time.After(closeWait):
 	}
-	_ = c.conn.Close()
+	if conn := c.socket(); conn != nil {
+		_ = conn.Close()
+	}
 	<-c.readerDone
 
 	c.pub.close()

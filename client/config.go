@@ -10,13 +10,16 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"time"
 
+	pionnet "github.com/pion/transport/v5"
 	"go.uber.org/zap"
 )
 
@@ -99,6 +102,13 @@ type Config struct {
 	// SimulateUDPBlocked drops every UDP datagram the client sends, as a
 	// firewall would (tests and demonstrations of the TCP fallback).
 	SimulateUDPBlocked bool
+
+	// NetDialContext, if set, opens the signaling socket's TCP connection
+	// (tests run a client inside a network namespace with it).
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ICENet, if set, is the network the ICE agents gather candidates on
+	// and open sockets in, instead of the host's (pion's transport.Net).
+	ICENet pionnet.Net
 
 	// Logger receives the client's logs (nil: no logs).
 	Logger *zap.Logger

@@ -98,6 +98,7 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d 
 	// failing candidate pair.
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNet(n)
+	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepaliveInterval)
 	se.SetICEProxyDialer(d)
 	// pion gathers UDP only by default; TCP4/TCP6 let the agent pair active
 	// ICE-TCP candidates (RFC 6544) with the server's passive one.

@@ -31,12 +31,16 @@ type iceNet struct {
 	udp udpMode
 }
 
-func newICENet(mode udpMode) (*iceNet, error) {
-	n, err := stdnet.NewNet()
-	if err != nil {
-		return nil, err
+// newICENet wraps base (nil: the host's network).
+func newICENet(base pionnet.Net, mode udpMode) (*iceNet, error) {
+	if base == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, err
+		}
+		base = n
 	}
-	return &iceNet{Net: n, udp: mode}, nil
+	return &iceNet{Net: base, udp: mode}, nil
 }
 
 func (n *iceNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {

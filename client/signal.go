@@ -49,6 +49,12 @@ type message struct {
 	Code          string                   `json:"code,omitempty"`
 	Message       string                   `json:"message,omitempty"`
 	Reason        string                   `json:"reason,omitempty"`
+	// Session resume (resume.go): the credential and grace from `joined`,
+	// the number every call message carries, the last one received.
+	Resume      string  `json:"resume,omitempty"`
+	ResumeGrace int     `json:"resumeGrace,omitempty"`
+	Seq         uint64  `json:"seq,omitempty"`
+	LastSeq     *uint64 `json:"lastSeq,omitempty"`
 }
 
 // Participant is another member of the call and its published tracks.
@@ -93,7 +99,7 @@ var (
 // runs before the reader and writer goroutines exist, so it may use the
 // connection directly.
 func (c *Client) dialAndJoin(ctx context.Context) (*websocket.Conn, *message, error) {
-	d := websocket.Dialer{TLSClientConfig: c.cfg.TLSConfig, HandshakeTimeout: c.cfg.JoinTimeout}
+	d := c.dialer()
 	conn, resp, err := d.DialContext(ctx, c.cfg.SignalingURL, nil)
 	if err != nil {
 		if resp != nil {
@@ -141,6 +147,12 @@ func (c *Client) dialAndJoin(ctx context.Context) (*websocket.Conn, *message, er
 	return conn, joined, nil
 }
 
+// dialer dials the signaling socket (join and resume).
+func (c *Client) dialer() *websocket.Dialer {
+	return &websocket.Dialer{TLSClientConfig: c.cfg.TLSConfig, HandshakeTimeout: c.cfg.JoinTimeout,
+		NetDialContext: c.cfg.NetDialContext}
+}
+
 // send queues a message for the writer goroutine (gorilla/websocket allows
 // one concurrent writer).
 func (c *Client) send(m message) error {
@@ -157,16 +169,23 @@ func (c *Client) send(m message) error {
 	}
 }
 
-// writeLoop is the only writer of data frames. On quit it flushes the queue
+// writeLoop is the only writer of data frames. A write error closes the
+// socket, which the reader notices (and resumes, resume.go); what is
+// queued while no socket is up is dropped: after a resume the client sends
+// its state again rather than stale answers. On quit it flushes the queue
 // (so a final `leave` goes out) and sends a close frame (RFC 6455 §5.5.1).
 func (c *Client) writeLoop() {
 	defer close(c.writerDone)
 	for {
 		select {
 		case m := <-c.out:
-			if err := c.write(m); err != nil {
-				c.fail(fmt.Errorf("%w: write: %w", ErrConnectionLost, err))
-				return
+			conn := c.socket()
+			if conn == nil {
+				continue
+			}
+			if err := write(conn, m); err != nil {
+				c.log.Debug("signaling write failed", zap.Error(err))
+				_ = conn.Close()
 			}
 		case <-c.writeQuit:
 			c.flush()
@@ -177,35 +196,52 @@ func (c *Client) writeLoop() {
 
 // flush writes what is still queued, then the close frame.
 func (c *Client) flush() {
+	conn := c.socket()
+	if conn == nil {
+		return
+	}
 	for {
 		select {
 		case m := <-c.out:
-			if c.write(m) != nil {
+			if write(conn, m) != nil {
 				return
 			}
 		default:
-			_ = c.conn.WriteControl(websocket.CloseMessage,
+			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 			return
 		}
 	}
 }
 
-func (c *Client) write(m message) error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return c.conn.WriteJSON(m)
+func write(conn *websocket.Conn, m message) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return conn.WriteJSON(m)
 }
 
 // readLoop is the only reader. It handles messages in arrival order, which
-// is what keeps subscribe answers in the order of the offers.
+// is what keeps subscribe answers in the order of the offers. When the
+// socket drops it resumes the session on a new one (resume.go), or stops
+// the client.
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
+	conn := c.socket()
+	for {
+		err := c.readFrom(conn)
+		if conn = c.reconnect(err); conn == nil {
+			return
+		}
+	}
+}
+
+// readFrom handles conn's messages until it fails.
+func (c *Client) readFrom(conn *websocket.Conn) error {
 	// The server's WebSocket pings (RFC 6455 §5.5.2) also prove it alive.
 	// Like gorilla's default handler, answer with a pong (WriteControl may
 	// run concurrently with the writer goroutine).
-	c.conn.SetPingHandler(func(data string) error {
-		_ = c.conn.SetReadDeadline(time.Now().Add(readTimeout))
-		err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
 		var ne net.Error
 		if errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil
@@ -213,16 +249,18 @@ func (c *Client) readLoop() {
 		return err
 	})
 	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(readTimeout))
-		_, data, err := c.conn.ReadMessage()
+		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+		_, data, err := conn.ReadMessage()
 		if err != nil {
-			c.fail(c.connectionLost(err))
-			return
+			return err
 		}
 		var m message
 		if err := json.Unmarshal(data, &m); err != nil {
 			c.log.Warn("bad message from server", zap.Error(err))
 			continue
+		}
+		if m.Seq > 0 {
+			c.lastSeq.Store(m.Seq)
 		}
 		c.handle(&m)
 	}
@@ -320,13 +358,24 @@ func (c *Client) answerSubscribe(sdp string) error {
 }
 
 // onPublishAnswer applies the server's answer to our publish offer and tells
-// Join how it went.
+// Join (or an ICE restart) how it went.
 func (c *Client) onPublishAnswer(sdp string) {
 	if !c.pubPending.CompareAndSwap(true, false) {
 		c.log.Warn("unexpected publish answer")
 		return
 	}
-	c.pubResult <- c.pub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+	c.publishResult(c.pub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}))
+}
+
+// publishResult hands the outcome of a publish offer to whoever waits.
+func (c *Client) publishResult(err error) {
+	if err != nil {
+		c.log.Warn("publish answer", zap.Error(err))
+	}
+	select {
+	case c.pubResult <- err:
+	default: // nobody waits (an ICE restart's offer) and one is queued
+	}
 }
 
 // onServerError records an `error`; while the publish offer is outstanding
@@ -338,7 +387,7 @@ func (c *Client) onServerError(e *ServerError) {
 	c.lastServerErr = e
 	c.mu.Unlock()
 	if c.pubPending.CompareAndSwap(true, false) {
-		c.pubResult <- fmt.Errorf("client: publish offer refused: %w", e)
+		c.publishResult(fmt.Errorf("client: publish offer refused: %w", e))
 	}
 }
 

@@ -43,6 +43,9 @@ type TransportStats struct {
 	// Path is how the selected pair reaches the server: PathUDP, PathTCP
 	// (ICE-TCP), PathTURNTLS or PathTURNTCP; "" before ICE selects a pair.
 	Path string
+	// ICEUfrag is the client's ICE username fragment on this transport;
+	// every ICE restart changes it (RFC 8445 §9).
+	ICEUfrag string
 }
 
 // CandidatePair describes the selected ICE candidate pair.
@@ -122,7 +125,7 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	remote := slices.Clone(c.remote)
 	for _, p := range c.participants {
-		s.RemoteParticipants = append(s.RemoteParticipants, Participant{ID: p.ID, Tracks: slices.Clone(p.Tracks)})
+		s.RemoteParticipants = append(s.RemoteParticipants, Participant{ID: p.ID, Name: p.Name, Tracks: slices.Clone(p.Tracks)})
 	}
 	s.ServerErrors = c.serverErrors
 	if c.lastServerErr != nil {
@@ -146,7 +149,7 @@ func (c *Client) Stats() Stats {
 // RTT from pc.GetStats (RTT as in W3C webrtc-stats currentRoundTripTime,
 // measured with STUN connectivity checks and consent freshness, RFC 7675).
 func (t *transport) stats() TransportStats {
-	ts := TransportStats{State: t.pc.ConnectionState().String()}
+	ts := TransportStats{State: t.pc.ConnectionState().String(), ICEUfrag: localUfrag(t.pc)}
 	at := t.connectedAfter.Load()
 	if at == 0 {
 		// pion's GetStats races with the transport still starting (the race
@@ -231,4 +234,18 @@ func (c *Client) missingMedia(from []string, kinds []string) []string {
 		}
 	}
 	return missing
+}
+
+// localUfrag reads the ICE ufrag of the current local description.
+func localUfrag(pc *webrtc.PeerConnection) string {
+	d := pc.CurrentLocalDescription()
+	if d == nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(d.SDP, "a=ice-ufrag:")
+	if !ok {
+		return ""
+	}
+	ufrag, _, _ := strings.Cut(rest, "\r\n")
+	return strings.TrimSpace(ufrag)
 }

@@ -32,6 +32,8 @@ type transport struct {
 
 	// gate holds the TCP paths back until the fallback time (fallback.go).
 	gate *gate
+	// restart is the ICE restart watch's state (icerestart.go).
+	restart restartState
 }
 
 func newTransport(c *Client, api *webrtc.API, name string, iceServers []webrtc.ICEServer) (*transport, error) {
@@ -169,9 +171,13 @@ func (t *transport) onState(s webrtc.PeerConnectionState) {
 			go t.raceWon()
 		})
 	case webrtc.PeerConnectionStateFailed:
-		// Failed is final in pion (no ICE restart in this protocol): without
-		// this transport the call is broken, so say so through Done/Err.
-		t.c.fail(fmt.Errorf("client: %s transport failed (ICE or DTLS)", t.name))
+		// Failed is final in pion until an ICE restart: once connected, the
+		// watch restarts it (icerestart.go); before, the join has failed.
+		select {
+		case <-t.connected:
+		default:
+			t.c.fail(fmt.Errorf("client: %s transport failed (ICE or DTLS)", t.name))
+		}
 	}
 }
 

@@ -29,6 +29,12 @@ type Config struct {
 	// EmptyTimeout ends a call nobody joined; LeaveGrace ends a call this long
 	// after its last participant left; MaxCallDuration ends every call.
 	EmptyTimeout, LeaveGrace, MaxCallDuration time.Duration
+	// ResumeGrace is how long a participant whose media went silent is kept
+	// for an ICE restart before the SFU removes it ("transport_failed"):
+	// the SFU's ICE failed timeout, counted after its 5 s disconnected
+	// timeout. Signaling keeps a dropped WebSocket's place as long
+	// (signaling.Config.ResumeGrace). Default 20 s.
+	ResumeGrace time.Duration
 
 	Logger *zap.Logger
 	// Observer and Tap are passed to every call's sfu.Config.
@@ -64,6 +70,12 @@ func (c *Config) validate() error {
 	}
 	if c.EmptyTimeout <= 0 || c.LeaveGrace <= 0 || c.MaxCallDuration <= 0 {
 		return errors.New("roommgr: empty timeout, leave grace and max call duration must be positive")
+	}
+	if c.ResumeGrace < 0 {
+		return errors.New("roommgr: resume grace must not be negative")
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = 20 * time.Second
 	}
 	return nil
 }

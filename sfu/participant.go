@@ -56,7 +56,8 @@ type Participant struct {
 	touchStamp uint64
 
 	// Subscribe side (participant_subscribe.go).
-	sub subscribeState
+	sub        subscribeState
+	iceRestart bool // the next subscribe offer restarts ICE (icerestart.go)
 
 	negotiate chan struct{}
 	closed    chan struct{}

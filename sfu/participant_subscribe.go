@@ -178,6 +178,7 @@ func (p *Participant) negotiateLoop() {
 		case <-p.closed:
 			return
 		}
+		p.restartICEIfAsked()
 		p.mu.Lock()
 		if p.sub.pending != nil {
 			p.sub.needs = true

@@ -58,7 +58,14 @@ type Config struct {
 	// Web, if set, is served at / on the client listener (the web client,
 	// package web); /v1/rtc and /healthz take precedence.
 	Web http.Handler
+	// ResumeGrace is how long a participant whose WebSocket dropped keeps
+	// its place for a resume (default DefaultResumeGrace).
+	ResumeGrace time.Duration
 }
+
+// DefaultResumeGrace covers a phone moving between networks and a
+// WebSocket reconnecting with backoff.
+const DefaultResumeGrace = 20 * time.Second
 
 // APIMetrics receives one call per API request.
 type APIMetrics interface {
@@ -98,6 +105,12 @@ func (c *Config) validate() error {
 	}
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
+	}
+	if c.ResumeGrace < 0 {
+		return fmt.Errorf("signaling: resume grace %v is negative", c.ResumeGrace)
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = DefaultResumeGrace
 	}
 	return nil
 }

@@ -40,8 +40,10 @@ func startServer(t *testing.T, portStart int, opts ...serverOpt) *testServer {
 	rcfg := roommgr.Config{PortStart: portStart, MaxCalls: 4, MaxParticipants: 5,
 		ListenIP: net.IPv4(127, 0, 0, 1), PublicIP: "127.0.0.1", NodeID: "f985",
 		EmptyTimeout: time.Minute, LeaveGrace: 200 * time.Millisecond, MaxCallDuration: time.Hour, Logger: log}
+	// A socket that drops keeps its participant for a resume: briefly here,
+	// so that tests which just close sockets see the participant go soon.
 	scfg := signaling.Config{APISecret: testSecret, TokenSecret: testTokenKey,
-		APIAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Logger: log}
+		APIAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Logger: log, ResumeGrace: 300 * time.Millisecond}
 	for _, o := range opts {
 		o(&rcfg, &scfg)
 	}

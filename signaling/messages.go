@@ -21,6 +21,8 @@ type inMessage struct {
 	TrackID   string                   `json:"trackId,omitempty"`
 	Muted     *bool                    `json:"muted,omitempty"`
 	ID        json.RawMessage          `json:"id,omitempty"`
+	Resume    string                   `json:"resume,omitempty"`  // resume: the credential from joined
+	LastSeq   *uint64                  `json:"lastSeq,omitempty"` // resume: the last call message received
 }
 
 // Server messages.
@@ -33,6 +35,27 @@ type (
 		Name          string                `json:"name,omitempty"` // this participant's display name
 		Participants  []sfu.ParticipantInfo `json:"participants"`
 		ICEServers    []ICEServer           `json:"iceServers"`
+		// Resume is the credential of `resume`, valid for ResumeGrace
+		// seconds after the socket drops (resume.go).
+		Resume      string      `json:"resume"`
+		ResumeGrace int         `json:"resumeGrace"`
+		Network     networkInfo `json:"network"`
+	}
+	resumedMsg struct {
+		Type          string      `json:"type"`
+		V             int         `json:"v"`
+		CallID        string      `json:"callId"`
+		ParticipantID string      `json:"participantId"`
+		LastSeq       uint64      `json:"lastSeq"` // the server's latest call message
+		ICEServers    []ICEServer `json:"iceServers"`
+	}
+	// networkInfo is what a client must reach, so that it can tell its user
+	// which ports a firewall must let through when media cannot connect.
+	networkInfo struct {
+		Host         string `json:"host"`         // of the signaling URL
+		TCPPort      int    `json:"tcpPort"`      // signaling, ICE-TCP and TURN
+		UDPPortFirst int    `json:"udpPortFirst"` // the media range
+		UDPPortLast  int    `json:"udpPortLast"`
 	}
 	sdpMsg struct {
 		Type      string `json:"type"`
@@ -91,5 +114,6 @@ const (
 	codeForbidden    = "forbidden"
 	codeInvalidSDP   = "invalid_sdp"
 	codeRateLimited  = "rate_limited"
+	codeResumeFailed = "resume_failed"
 	codeInternal     = "internal"
 )

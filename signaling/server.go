@@ -4,6 +4,7 @@
 package signaling
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"regexp"
 	"sync"
@@ -29,6 +30,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	slots    map[[sha256.Size]byte]*slot // resumable participants, by credential hash
 	closed   bool
 	wg       sync.WaitGroup
 }
@@ -39,7 +41,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("signaling"), rooms: cfg.Rooms,
-		tokens: tokens{key: cfg.TokenSecret, ttl: cfg.TokenTTL}, sessions: map[*session]struct{}{}}
+		tokens: tokens{key: cfg.TokenSecret, ttl: cfg.TokenTTL}, sessions: map[*session]struct{}{},
+		slots: map[[sha256.Size]byte]*slot{}}
 	s.local = &localCalls{s: s}
 	if co := cfg.Coordinator; co != nil {
 		s.local.pin, s.local.pid = co.Pin, co.Self()

@@ -45,16 +45,13 @@ type session struct {
 	conn *websocket.Conn
 	log  *zap.Logger
 
-	outbox chan any
-	// pending holds SFU events that arrive before `joined` is queued, so the
-	// client always sees `joined` first.
+	outbox  chan any
 	mu      sync.Mutex
-	joined  bool
-	pending []any
 	closing bool
 
 	room    *roommgr.Room
 	part    *sfu.Participant
+	slot    *slot // the participant's place in the call (resume.go)
 	claims  *Claims
 	invalid int
 	preJoin int // messages before join
@@ -185,17 +182,6 @@ func (ss *session) sendLocked(m any) {
 	}
 }
 
-// event queues an SFU event, holding it until `joined` has been queued.
-func (ss *session) event(m any) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if !ss.joined {
-		ss.pending = append(ss.pending, m)
-		return
-	}
-	ss.sendLocked(m)
-}
-
 // closeWith queues a close frame after what is already queued.
 func (ss *session) closeWith(code int, reason string) {
 	ss.mu.Lock()
@@ -248,7 +234,13 @@ func (ss *session) writeLoop() {
 				ss.stop()
 				return
 			}
-			if err := ss.conn.WriteJSON(m); err != nil {
+			var err error
+			if raw, ok := m.(json.RawMessage); ok { // already encoded (resume.go)
+				err = ss.conn.WriteMessage(websocket.TextMessage, raw)
+			} else {
+				err = ss.conn.WriteJSON(m)
+			}
+			if err != nil {
 				ss.stop()
 				return
 			}
@@ -269,11 +261,12 @@ func (ss *session) writeLoop() {
 	}
 }
 
-// finish runs when the reader ends: leave the call, stop the writer.
+// finish runs when the reader ends: the participant's slot waits for a
+// resume (unless it left), the writer stops.
 func (ss *session) finish() {
 	close(ss.readDone)
-	if ss.part != nil {
-		ss.part.Close()
+	if ss.slot != nil {
+		ss.slot.detach(ss)
 	}
 	ss.closeWith(websocket.CloseNormalClosure, "")
 	// Give the writer a moment to flush the close frame; then force it.

@@ -13,14 +13,17 @@ import (
 
 // handle runs one client message; it returns true when the session must end.
 func (ss *session) handle(m *inMessage) bool {
-	if m.Type == "join" {
+	switch m.Type {
+	case "join":
 		return ss.join(m)
+	case "resume":
+		return ss.resume(m)
 	}
 	if ss.part == nil {
 		switch m.Type {
 		case "ping":
 			ss.pong(m)
-		case "offer", "answer", "candidate", "mute", "leave":
+		case "offer", "answer", "candidate", "mute", "leave", "restartIce":
 			ss.refuse(codeNotJoined, "send join first")
 		default:
 			ss.refuse(codeUnknownType, fmt.Sprintf("unknown message type %.32q", m.Type))
@@ -48,9 +51,18 @@ func (ss *session) handle(m *inMessage) bool {
 			ss.refuse(codeBadMessage, `answers are for the "subscribe" transport`)
 			return false
 		}
+		o := ss.slot.outstandingOffer()
 		if err := ss.part.SubscribeAnswer(m.SDP); err != nil {
 			ss.sdpError(err)
+			return false
 		}
+		ss.slot.answered(o)
+	case "restartIce":
+		if m.Transport != "subscribe" {
+			ss.refuse(codeBadMessage, `restartIce is for the "subscribe" transport; restart "publish" with an offer`)
+			return false
+		}
+		ss.part.RestartICE()
 	case "candidate":
 		if m.Candidate == nil || (m.Transport != "publish" && m.Transport != "subscribe") {
 			ss.refuse(codeBadMessage, "candidate needs a transport and a candidate")
@@ -68,7 +80,7 @@ func (ss *session) handle(m *inMessage) bool {
 			ss.refuse(codeBadMessage, err.Error())
 		}
 	case "leave":
-		ss.part.Close()
+		ss.slot.leave()
 		ss.closeWith(websocket.CloseNormalClosure, "left")
 		return true
 	case "ping":
@@ -122,7 +134,13 @@ func (ss *session) join(m *inMessage) bool {
 	}
 	ss.claims, ss.room = claims, room
 	ss.log = ss.log.With(zap.String("call", room.ID), zap.String("participant", claims.Subject))
-	part, err := room.JoinNamed(claims.Subject, claims.Name, handler{ss})
+	sl, err := newSlot(ss.s, ss, room, claims)
+	if err != nil {
+		ss.log.Error("resume credential", zap.Error(err))
+		ss.fail(websocket.CloseInternalServerErr, codeInternal, "join failed")
+		return true
+	}
+	part, err := room.JoinNamed(claims.Subject, claims.Name, sl)
 	switch {
 	case errors.Is(err, roommgr.ErrFull):
 		ss.fail(websocket.ClosePolicyViolation, codeCallFull, err.Error())
@@ -138,7 +156,11 @@ func (ss *session) join(m *inMessage) bool {
 		ss.fail(websocket.CloseInternalServerErr, codeInternal, "join failed")
 		return true
 	}
-	ss.part = part
+	ss.part, ss.slot = part, sl
+	sl.mu.Lock()
+	sl.part = part
+	sl.mu.Unlock()
+	ss.s.register(sl)
 	_ = ss.conn.SetReadDeadline(time.Now().Add(pongTimeout))
 	ss.conn.SetReadLimit(maxMessageBytes)
 
@@ -148,46 +170,9 @@ func (ss *session) join(m *inMessage) bool {
 			others = append(others, p)
 		}
 	}
-	ss.mu.Lock()
-	ss.sendLocked(joinedMsg{Type: "joined", V: protocolVersion, CallID: room.ID, ParticipantID: claims.Subject,
-		Name: claims.Name, Participants: others, ICEServers: ss.s.cfg.ICEServers(room.ID, claims.Subject)})
-	ss.joined = true
-	for _, p := range ss.pending {
-		ss.sendLocked(p)
-	}
-	ss.pending = nil
-	ss.mu.Unlock()
+	sl.joined(joinedMsg{Type: "joined", V: protocolVersion, CallID: room.ID, ParticipantID: claims.Subject,
+		Name: claims.Name, Participants: others, ICEServers: ss.s.cfg.ICEServers(room.ID, claims.Subject),
+		Resume: sl.credential, ResumeGrace: int(ss.s.cfg.ResumeGrace / time.Second), Network: ss.s.network()})
 	ss.log.Info("client joined")
 	return false
-}
-
-// handler adapts a session to sfu.Handler: every event becomes a queued message.
-type handler struct{ ss *session }
-
-func (h handler) SubscribeOffer(sdp string) {
-	h.ss.event(sdpMsg{Type: "offer", Transport: "subscribe", SDP: sdp})
-}
-func (h handler) ParticipantJoined(p sfu.ParticipantInfo) {
-	h.ss.event(participantMsg{Type: "participantJoined", Participant: p})
-}
-func (h handler) ParticipantLeft(id string) {
-	h.ss.event(participantLeftMsg{Type: "participantLeft", ParticipantID: id})
-}
-func (h handler) TrackPublished(pid string, t sfu.TrackInfo) {
-	h.ss.event(trackMsg{Type: "trackPublished", ParticipantID: pid, Track: t})
-}
-func (h handler) TrackUnpublished(pid, tid string) {
-	h.ss.event(trackGoneMsg{Type: "trackUnpublished", ParticipantID: pid, TrackID: tid})
-}
-func (h handler) TrackMuted(pid, tid string, muted bool) {
-	h.ss.event(muteMsg{Type: "mute", ParticipantID: pid, TrackID: tid, Muted: muted})
-}
-
-// Closed: the SFU ended this participant (call ended, removed, replaced).
-func (h handler) Closed(reason string) {
-	if reason == "left" {
-		return
-	}
-	h.ss.event(endedMsg{Type: "ended", Reason: reason})
-	h.ss.closeWith(websocket.CloseNormalClosure, reason)
 }

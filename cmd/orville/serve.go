@@ -77,7 +77,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
-		MaxCallDuration: cfg.MaxCallDuration, Logger: log, Observer: mets,
+		MaxCallDuration: cfg.MaxCallDuration, ResumeGrace: cfg.ResumeGrace, Logger: log, Observer: mets,
 		TCPMux: front.iceMux, OnEnd: func(id, reason string) {
 			front.callEnded(id, reason)
 			member.Load().callEnded(id)
@@ -103,7 +103,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	sig, err := signaling.New(signaling.Config{
 		Rooms: rooms, APISecret: cfg.APISecret, APIAllow: cfg.APIAllow, TokenSecret: []byte(cfg.TokenSecret),
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
-		Metrics: mets, ICEServers: front.iceServers, // TURN credentials come with each join token
+		ResumeGrace: cfg.ResumeGrace,
+		Metrics:     mets, ICEServers: front.iceServers, // TURN credentials come with each join token
 		Web:             web.Handler(),  // the browser client at / on the client listener
 		MetricsHandler:  mets.Handler(), // Prometheus scrapes with the API secret as its bearer token
 		LogLevelHandler: level,

@@ -79,6 +79,9 @@ type Config struct {
 	LeaveGrace time.Duration
 	// MaxCallDuration ends any call after this long.
 	MaxCallDuration time.Duration
+	// ResumeGrace keeps a participant whose WebSocket dropped or whose media
+	// went silent, for its client to resume and restart ICE.
+	ResumeGrace time.Duration
 
 	// Cluster is the "cluster" field of the start-call answer.
 	Cluster string

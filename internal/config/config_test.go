@@ -91,6 +91,7 @@ func TestDefaults(t *testing.T) {
 		{"EmptyTimeout", c.EmptyTimeout, time.Minute},
 		{"LeaveGrace", c.LeaveGrace, 10 * time.Second},
 		{"MaxCallDuration", c.MaxCallDuration, 6 * time.Hour},
+		{"ResumeGrace", c.ResumeGrace, 20 * time.Second},
 		{"Cluster", c.Cluster, "enterprise"},
 		{"LogLevel", c.LogLevel, "info"},
 		{"LogFormat", c.LogFormat, "json"},

@@ -79,6 +79,7 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 		{"empty-timeout", int64(c.EmptyTimeout), false},
 		{"leave-grace", int64(c.LeaveGrace), true},
 		{"max-call-duration", int64(c.MaxCallDuration), false},
+		{"resume-grace", int64(c.ResumeGrace), false},
 	} {
 		if d.v < 0 || (d.v == 0 && !d.allowZero) {
 			bad(d.name, "must be positive")

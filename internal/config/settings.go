@@ -122,6 +122,9 @@ func settings() []setting {
 		{name: "max-call-duration", arg: "DURATION", def: "6h",
 			help: "end any call after this long",
 			set:  durationField(func(c *Config) *time.Duration { return &c.MaxCallDuration })},
+		{name: "resume-grace", arg: "DURATION", def: "20s",
+			help: "keep a participant whose connection dropped this long for its client to resume (network change, WebSocket reconnect)",
+			set:  durationField(func(c *Config) *time.Duration { return &c.ResumeGrace })},
 
 		{name: "cluster", arg: "NAME", def: "enterprise",
 			help: `"cluster" field of the start-call answer`,
