@@ -52,6 +52,7 @@ type Client struct {
 	lastSeq     atomic.Uint64 // last call message received
 	resumes     atomic.Int64
 	iceRestarts atomic.Int64
+	probing     atomic.Bool // a socket probe runs (icerestart.go)
 
 	mu            sync.Mutex
 	conn          *websocket.Conn // the signaling socket; nil while reconnecting

@@ -105,9 +105,10 @@ func (c *Client) watch(t *transport, now time.Time) {
 // the reader then resumes the session on a new one.
 func (c *Client) probeSocket() {
 	conn := c.socket()
-	if conn == nil {
-		return
+	if conn == nil || !c.probing.CompareAndSwap(false, true) {
+		return // reconnecting, or the other transport's probe runs
 	}
+	defer c.probing.Store(false)
 	ctx, cancel := context.WithTimeout(c.ctx, socketProbe)
 	defer cancel()
 	if _, err := c.Ping(ctx); err != nil && c.ctx.Err() == nil && c.socket() == conn {

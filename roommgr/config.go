@@ -8,6 +8,7 @@ import (
 
 	"github.com/orville/orville/sfu"
 	"github.com/pion/ice/v4"
+	pionnet "github.com/pion/transport/v5"
 	"go.uber.org/zap"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	// TCPMux, if set, is the ICE-TCP mux on the shared TCP listener, passed
 	// to every call (sfu.Config.TCPMux).
 	TCPMux ice.TCPMux
+	// Net, if set, is every call's network (sfu.Config.Net): tests run the
+	// media plane inside a network namespace or on a virtual network.
+	Net pionnet.Net
 }
 
 func (c *Config) validate() error {

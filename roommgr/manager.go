@@ -111,7 +111,7 @@ func (m *Manager) open(slot, maxP int, dur time.Duration, meta json.RawMessage) 
 	call, err := sfu.NewCall(sfu.Config{
 		ID: id, ListenIP: m.cfg.ListenIP, PublishPort: port, SubscribePort: port + 1,
 		AdvertiseIPs: adv, Logger: m.cfg.Logger, Observer: m.cfg.Observer, Tap: m.cfg.Tap,
-		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace,
+		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace, Net: m.cfg.Net,
 	})
 	if err != nil {
 		return nil, err
