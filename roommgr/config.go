@@ -43,6 +43,10 @@ type Config struct {
 	Tap      func(participant, trackID string, payload []byte)
 	// OnEnd, if set, runs after a call ended and its ports were returned.
 	OnEnd func(id, reason string)
+	// OnRemove, if set, runs after the API removed a participant and its
+	// grants were revoked (Room.Remove), e.g. to close its TURN and SOCKS
+	// relays at once.
+	OnRemove func(callID, participantID string)
 	// TCPMux, if set, is the ICE-TCP mux on the shared TCP listener, passed
 	// to every call (sfu.Config.TCPMux).
 	TCPMux ice.TCPMux

@@ -38,7 +38,8 @@ type Room struct {
 	maxTimer  *time.Timer
 	ended     bool
 	endReason string
-	removed   map[string]bool // removed by the API, until invited again
+	removed   map[string]bool                 // removed by the API, until invited again
+	grants    map[string]map[string]time.Time // participant → grant → expiry (grants.go)
 	done      chan struct{}
 }
 
@@ -100,16 +101,22 @@ func (r *Room) JoinNamed(id, name string, h sfu.Handler) (*sfu.Participant, erro
 // Participants describes who is in the call.
 func (r *Room) Participants() []sfu.ParticipantInfo { return r.call.Participants() }
 
-// Remove ends one participant's session ("removed") and refuses its tokens
-// until Readmit. It reports whether the participant was in the call.
+// Remove ends one participant's session ("removed"), revokes every grant
+// issued to it (grants.go) and refuses it until Readmit; Config.OnRemove
+// then closes its relays. It reports whether the participant was in the call.
 func (r *Room) Remove(id string) bool {
 	r.mu.Lock()
 	if r.removed == nil {
 		r.removed = map[string]bool{}
 	}
 	r.removed[id] = true
+	r.revokeLocked(id)
 	r.mu.Unlock()
-	return r.call.Remove(id, "removed")
+	in := r.call.Remove(id, "removed")
+	if r.m.cfg.OnRemove != nil {
+		r.m.cfg.OnRemove(r.ID, id)
+	}
+	return in
 }
 
 // Readmit lets a removed participant join again (the API issued it a new token).

@@ -111,7 +111,15 @@ func (l *localCalls) addParticipant(_ context.Context, id string, req addPartici
 	}
 	publish := req.Publish == nil || *req.Publish
 	room.Readmit(req.ID) // a new invitation lifts an earlier removal
-	token, exp, err := s.tokens.issue(room.ID, req.ID, req.Name, publish, time.Now())
+	now := time.Now()
+	exp := now.Add(s.tokens.ttl)
+	// The token's id is a grant of the room: removing the participant
+	// revokes it, whatever invitations follow.
+	grant := room.Grant(req.ID, exp)
+	if grant == "" {
+		return addParticipantResponse{}, callNotFound(id) // ended meanwhile
+	}
+	token, err := s.tokens.issue(room.ID, req.ID, req.Name, grant, publish, now, exp)
 	if err != nil {
 		s.log.Error("issue join token", zap.String("call", room.ID), zap.Error(err))
 		return addParticipantResponse{}, errorf(http.StatusInternalServerError, apiCodeInternal, "the token could not be issued")

@@ -16,6 +16,8 @@ const (
 
 // Claims are a join token's contents.
 type Claims struct {
+	// ID (jti) is the grant the room recorded for this token
+	// (roommgr.Room.Grant): removing the participant revokes it.
 	jwt.RegisteredClaims
 	// Call is the eventId the token opens; Subject is the participant id.
 	Call string `json:"call"`
@@ -33,18 +35,18 @@ type tokens struct {
 	ttl time.Duration
 }
 
-func (t tokens) issue(call, participant, name string, publish bool, now time.Time) (string, time.Time, error) {
-	exp := now.Add(t.ttl)
+// issue signs a token for grant (its jti), expiring at exp.
+func (t tokens) issue(call, participant, name, grant string, publish bool, now, exp time.Time) (string, error) {
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:     grant,
 			Issuer: tokenIssuer, Subject: participant, Audience: jwt.ClaimStrings{tokenAudience},
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		Call: call, Publish: publish, Name: name,
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
-	return s, exp, err
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
 }
 
 func (t tokens) parse(s string) (*Claims, error) {
@@ -55,8 +57,8 @@ func (t tokens) parse(s string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if c.Call == "" || c.Subject == "" {
-		return nil, fmt.Errorf("%w: no call or participant", ErrInvalidToken)
+	if c.Call == "" || c.Subject == "" || c.ID == "" {
+		return nil, fmt.Errorf("%w: no call, participant or token id", ErrInvalidToken)
 	}
 	return &c, nil
 }

@@ -132,6 +132,11 @@ func (ss *session) join(m *inMessage) bool {
 		ss.fail(websocket.ClosePolicyViolation, codeCallNotFound, "the call has ended or never existed")
 		return true
 	}
+	if !room.Granted(claims.Subject, claims.ID) {
+		ss.fail(websocket.ClosePolicyViolation, codeForbidden,
+			"this token was revoked: the participant was removed from the call after it was issued")
+		return true
+	}
 	ss.claims, ss.room = claims, room
 	ss.log = ss.log.With(zap.String("call", room.ID), zap.String("participant", claims.Subject))
 	sl, err := newSlot(ss.s, ss, room, claims)
