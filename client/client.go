@@ -65,6 +65,8 @@ type Client struct {
 	lastServerErr *ServerError
 	pingSeq       uint64
 	pings         map[string]chan struct{}
+	iceServers    []webrtc.ICEServer // from joined, then iceServers messages (iceservers.go)
+	iceRefreshes  int
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -126,6 +128,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 	c.log.Debug("joined", zap.String("call", c.callID), zap.String("id", c.participantID),
 		zap.Duration("after", c.joinDuration))
 
+	c.iceServers = joined.ICEServers
 	if err := c.setupPeers(joined.ICEServers); err != nil {
 		c.cancel()
 		_ = conn.Close()

@@ -332,6 +332,8 @@ func (c *Client) handle(m *message) {
 		c.fail(&EndedError{Reason: m.Reason})
 	case "pong":
 		c.onPong(string(m.ID))
+	case "iceServers":
+		c.onICEServers(m.ICEServers)
 	default:
 		c.log.Debug("ignoring message", zap.String("type", m.Type))
 	}

@@ -20,7 +20,8 @@ const maxGrantsPerParticipant = 256
 // only lets an expired grant be forgotten.
 
 // Grant records a new credential for participant id, valid until exp, and
-// returns its id (16 hex digits).
+// returns its id (16 hex digits); "" when the call has ended or the
+// participant was removed and not invited again (Readmit).
 func (r *Room) Grant(id string, exp time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -28,6 +29,9 @@ func (r *Room) Grant(id string, exp time.Time) string {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.ended || r.removed[id] {
+		return ""
+	}
 	if r.grants == nil {
 		r.grants = map[string]map[string]time.Time{}
 	}

@@ -44,6 +44,9 @@ func TestRemovalRevokesGrants(t *testing.T) {
 	if r.Remove("alice") {
 		t.Fatal("alice was never in the call")
 	}
+	if g := r.Grant("alice", exp); g != "" {
+		t.Fatalf("a removed participant got grant %q before being invited again", g)
+	}
 	r.Readmit("alice") // invited again
 	a3 := r.Grant("alice", exp)
 	if r.Granted("alice", a1) || r.Granted("alice", a2) {
@@ -58,7 +61,7 @@ func TestRemovalRevokesGrants(t *testing.T) {
 	}
 	mu.Unlock()
 	r.End("ended_by_api")
-	if r.Granted("alice", a3) {
+	if r.Granted("alice", a3) || r.Grant("bob", exp) != "" {
 		t.Fatal("a grant of an ended call accepted")
 	}
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// ICEServers returns the ICE servers for one participant (TURN credentials
 	// are per call and participant); nil means none.
 	ICEServers func(callID, participantID string) []ICEServer
+	// ICERefresh is how often a joined client gets fresh ICE servers (an
+	// iceServers message): less than the credentials' lifetime; 0 never.
+	ICERefresh time.Duration
 	// Logger is required.
 	Logger *zap.Logger
 	// Metrics, if set, counts API requests by route and status.

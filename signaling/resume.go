@@ -367,5 +367,6 @@ func (ss *session) resume(m *inMessage) bool {
 	sl.mu.Unlock()
 	_ = ss.conn.SetReadDeadline(time.Now().Add(pongTimeout))
 	ss.conn.SetReadLimit(maxMessageBytes)
+	ss.startICERefresh()
 	return false
 }

@@ -48,6 +48,7 @@ type session struct {
 	outbox  chan any
 	mu      sync.Mutex
 	closing bool
+	refresh *time.Timer // iceServers messages (icerefresh.go)
 
 	room    *roommgr.Room
 	part    *sfu.Participant
@@ -265,6 +266,7 @@ func (ss *session) writeLoop() {
 // resume (unless it left), the writer stops.
 func (ss *session) finish() {
 	close(ss.readDone)
+	ss.stopICERefresh()
 	if ss.slot != nil {
 		ss.slot.detach(ss)
 	}

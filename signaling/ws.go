@@ -178,6 +178,7 @@ func (ss *session) join(m *inMessage) bool {
 	sl.joined(joinedMsg{Type: "joined", V: protocolVersion, CallID: room.ID, ParticipantID: claims.Subject,
 		Name: claims.Name, Participants: others, ICEServers: ss.s.cfg.ICEServers(room.ID, claims.Subject),
 		Resume: sl.credential, ResumeGrace: int(ss.s.cfg.ResumeGrace / time.Second), Network: ss.s.network()})
+	ss.startICERefresh()
 	ss.log.Info("client joined")
 	return false
 }

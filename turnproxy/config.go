@@ -23,6 +23,9 @@ type Config struct {
 	// Call returns the publish port P of a running call (the call also owns
 	// P+1); ok is false when there is no such call.
 	Call func(callID string) (publishPort int, ok bool)
+	// Granted reports whether a credential's grant is still valid: the call
+	// recorded it and no removal of the participant revoked it since.
+	Granted func(callID, participant, grant string) bool
 	// PortMin and PortMax bound the media range: nothing outside is ever a
 	// peer, whatever Call says.
 	PortMin, PortMax int
@@ -49,8 +52,8 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if c.Listener == nil || c.Call == nil || c.Logger == nil {
-		return errors.New("turnproxy: Listener, Call and Logger are required")
+	if c.Listener == nil || c.Call == nil || c.Granted == nil || c.Logger == nil {
+		return errors.New("turnproxy: Listener, Call, Granted and Logger are required")
 	}
 	if len(c.Secret) < MinSecretLen {
 		return fmt.Errorf("turnproxy: the TURN secret must be at least %d bytes", MinSecretLen)

@@ -5,20 +5,26 @@ import (
 	"time"
 )
 
-// idleListener wraps every TURN connection so that one that receives
-// nothing for the idle timeout is closed: pion/turn sets no deadlines, and a
-// half-open connection would otherwise hold its goroutine forever.
-type idleListener struct {
+// connListener wraps every TURN connection: idle ones are closed (pion/turn
+// sets no deadlines, and a half-open connection would otherwise hold its
+// goroutine forever), and each goes through filterConn.
+type connListener struct {
 	net.Listener
-	idle time.Duration
+	s *Server
 }
 
-func (l idleListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+func (l connListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		fc := newFilterConn(&idleConn{Conn: c, idle: l.s.cfg.IdleTimeout}, l.s)
+		if l.s.track(fc) {
+			return fc, nil
+		}
+		_ = c.Close()
 	}
-	return &idleConn{Conn: c, idle: l.idle}, nil
 }
 
 type idleConn struct {

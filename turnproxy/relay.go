@@ -39,13 +39,13 @@ func (g relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pack
 		}
 		return pc, pc.LocalAddr(), nil
 	}
-	u, err := parseUsername(conf.UserID)
+	u, err := ParseUsername(conf.UserID)
 	if err != nil {
 		return nil, nil, err
 	}
-	port, ok := s.cfg.Call(u.callID)
+	port, ok := s.cfg.Call(u.CallID)
 	if !ok {
-		return nil, nil, fmt.Errorf("turnproxy: call %s is not running", u.callID)
+		return nil, nil, fmt.Errorf("turnproxy: call %s is not running", u.CallID)
 	}
 	v4 := conf.Network != "udp6"
 	in, ok := s.cfg.internal(v4)
@@ -66,6 +66,12 @@ func (g relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pack
 	if err := s.register(rc); err != nil {
 		_ = pc.Close()
 		return nil, nil, err
+	}
+	// A removal between the auth check and register found nothing to
+	// close: look again now that this allocation is registered.
+	if !s.cfg.Granted(u.CallID, u.Participant, u.Grant) {
+		_ = rc.Close()
+		return nil, nil, errors.New("turnproxy: credentials revoked")
 	}
 	// Like coturn's external-ip: tell the client the advertised address of
 	// the family, not the in-host one.
@@ -99,7 +105,7 @@ type relayConn struct {
 	*net.UDPConn
 	s        *Server
 	username string // the credential, for the per-user quota
-	user     user
+	user     User
 	ports    [2]int
 
 	// For each allowed peer address, the peer as the client names it and the
@@ -118,7 +124,7 @@ type relayPeer struct {
 	dst  [2]netip.AddrPort
 }
 
-func newRelayConn(pc *net.UDPConn, s *Server, username string, u user, ports [2]int, v4 bool) *relayConn {
+func newRelayConn(pc *net.UDPConn, s *Server, username string, u User, ports [2]int, v4 bool) *relayConn {
 	rc := &relayConn{UDPConn: pc, s: s, username: username, user: u, ports: ports}
 	for _, t := range s.targets {
 		if t.peer.Is4() != v4 {

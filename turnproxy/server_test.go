@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,15 +66,45 @@ func newEcho(t *testing.T, port int) *echo {
 	return e
 }
 
+// revoked holds the participants whose grants a test revoked.
+type revoked struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (r *revoked) revoke(call, participant string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]bool{}
+	}
+	r.m[call+"/"+participant] = true
+}
+
+func (r *revoked) granted(call, participant, grant string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return grant == testGrant && !r.m[call+"/"+participant]
+}
+
+// testGrant is the grant the test server's calls recorded.
+const testGrant = "0123456789abcdef"
+
 // newTestServer serves TURN on a loopback port; wrap, if given, wraps the
 // listener (TLS).
 func newTestServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Server, string) {
+	s, addr, _ := newRevocableServer(t, wrap...)
+	return s, addr
+}
+
+func newRevocableServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Server, string, *revoked) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var l net.Listener = ln
+	rev := &revoked{}
 	for _, w := range wrap {
 		l = w(l)
 	}
@@ -88,6 +119,7 @@ func newTestServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Serv
 			}
 			return 0, false
 		},
+		Granted: rev.granted,
 		PortMin: portMin, PortMax: portMax,
 		PublicIPs: []netip.Addr{natIP}, BindIP: netip.MustParseAddr("127.0.0.1"),
 	})
@@ -95,7 +127,7 @@ func newTestServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Serv
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s, ln.Addr().String()
+	return s, ln.Addr().String(), rev
 }
 
 // dial allocates over TURN over TCP with the given credentials.
@@ -130,7 +162,7 @@ func TestRelaysOnlyToTheCallsMediaPorts(t *testing.T) {
 	pub, sub := newEcho(t, portA), newEcho(t, portA+1)
 	other, otherCall := newEcho(t, portOther), newEcho(t, portB)
 
-	user, pass := Credentials(testSecret, callA, "alice:1", time.Now().Add(time.Hour))
+	user, pass := Credentials(testSecret, callA, testGrant, "alice:1", time.Now().Add(time.Hour))
 	_, relay, err := dial(t, addr, user, pass)
 	if err != nil {
 		t.Fatalf("allocate: %v", err)
@@ -158,9 +190,9 @@ func TestRelaysOnlyToTheCallsMediaPorts(t *testing.T) {
 		t.Fatalf("media sockets got %d and %d packets, want 1 each", len(pub.got), len(sub.got))
 	}
 
-	// Another port on an allowed address (TURN permissions are per IP):
-	// refused in WriteTo, nothing arrives.
-	before := s.Stats().Refused
+	// Another port on an allowed address: the permission is refused (403,
+	// filter.go), nothing arrives.
+	before := s.Stats().Refused + s.Stats().RefusedRequests
 	for _, port := range []int{portOther, portB} {
 		_, _ = relay.WriteTo([]byte("not yours"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	}
@@ -173,7 +205,7 @@ func TestRelaysOnlyToTheCallsMediaPorts(t *testing.T) {
 	if len(other.got)+len(otherCall.got) != 0 {
 		t.Fatalf("relayed to a port that is not the call's: %d, %d packets", len(other.got), len(otherCall.got))
 	}
-	if got := s.Stats().Refused - before; got < 3 {
+	if got := s.Stats().Refused + s.Stats().RefusedRequests - before; got < 3 {
 		t.Fatalf("refused %d relay attempts, want 3", got)
 	}
 	if st := s.Stats(); st.Allocations != 1 || st.Relayed != 2 {
@@ -184,22 +216,24 @@ func TestRelaysOnlyToTheCallsMediaPorts(t *testing.T) {
 func TestRefusesBadCredentials(t *testing.T) {
 	s, addr := newTestServer(t)
 	exp := time.Now().Add(time.Hour)
-	user, pass := Credentials(testSecret, callA, "alice", exp)
-	expUser, expPass := Credentials(testSecret, callA, "alice", time.Now().Add(-time.Second))
-	goneUser, gonePass := Credentials(testSecret, "cccccccccccccccccccccccccccccccc", "alice", exp)
-	_, otherPass := Credentials([]byte("some-other-secret-0123456789"), callA, "alice", exp)
+	user, pass := Credentials(testSecret, callA, testGrant, "alice", exp)
+	expUser, expPass := Credentials(testSecret, callA, testGrant, "alice", time.Now().Add(-time.Second))
+	goneUser, gonePass := Credentials(testSecret, "cccccccccccccccccccccccccccccccc", testGrant, "alice", exp)
+	revUser, revPass := Credentials(testSecret, callA, "fedcba9876543210", "alice", exp)
+	_, otherPass := Credentials([]byte("some-other-secret-0123456789"), callA, testGrant, "alice", exp)
 	for _, c := range []struct{ name, user, pass string }{
 		{"wrong password", user, otherPass},
 		{"password of another user", user[:len(user)-1] + "x", pass},
 		{"expired", expUser, expPass},
 		{"call not running", goneUser, gonePass},
+		{"unknown grant", revUser, revPass},
 		{"not a REST username", "alice", "whatever"},
 	} {
 		if _, _, err := dial(t, addr, c.user, c.pass); err == nil {
 			t.Errorf("%s: allocation succeeded", c.name)
 		}
 	}
-	if s.Stats().AuthFailed != 3 || s.Stats().Allocations != 0 { // the two bad passwords fail MESSAGE-INTEGRITY in pion
+	if s.Stats().AuthFailed != 4 || s.Stats().Allocations != 0 { // the two bad passwords fail MESSAGE-INTEGRITY in pion
 		t.Fatalf("stats %+v", s.Stats())
 	}
 }
@@ -207,7 +241,7 @@ func TestRefusesBadCredentials(t *testing.T) {
 func TestEndCallAndQuota(t *testing.T) {
 	s, addr := newTestServer(t)
 	newEcho(t, portA)
-	user, pass := Credentials(testSecret, callA, "bob", time.Now().Add(time.Hour))
+	user, pass := Credentials(testSecret, callA, testGrant, "bob", time.Now().Add(time.Hour))
 	for range 8 {
 		if _, _, err := dial(t, addr, user, pass); err != nil {
 			t.Fatal(err)
@@ -228,19 +262,23 @@ func TestEndCallAndQuota(t *testing.T) {
 
 func TestUsernameRoundTrip(t *testing.T) {
 	exp := time.Unix(1900000000, 0)
-	user, pass := Credentials(testSecret, callA, "carol:phone", exp)
-	if user != "1900000000:"+callA+":carol:phone" {
+	user, pass := Credentials(testSecret, callA, testGrant, "carol:phone", exp)
+	if user != "1900000000:"+callA+":"+testGrant+":carol:phone" {
 		t.Fatalf("username %q", user)
 	}
-	u, err := parseUsername(user)
-	if err != nil || u.callID != callA || u.participant != "carol:phone" || !u.expires.Equal(exp) {
+	u, err := ParseUsername(user)
+	if err != nil || u.CallID != callA || u.Grant != testGrant || u.Participant != "carol:phone" || !u.Expires.Equal(exp) {
 		t.Fatalf("%+v %v", u, err)
 	}
 	if len(pass) != 28 { // base64 of a 20-byte HMAC-SHA1
 		t.Fatalf("password %q", pass)
 	}
-	for _, bad := range []string{"", "x:y:z", "1900000000:" + callA, "-5:a:b", "1900000000::b"} {
-		if _, err := parseUsername(bad); err == nil {
+	if !CheckPassword(testSecret, user, pass) || CheckPassword(testSecret, user, pass[:27]+"x") {
+		t.Fatal("CheckPassword")
+	}
+	for _, bad := range []string{"", "x:y:z", "1900000000:" + callA, "1900000000:" + callA + ":g", "-5:a:g:b",
+		"1900000000::g:b", "1900000000:a::b"} {
+		if _, err := ParseUsername(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}

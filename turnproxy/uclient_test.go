@@ -39,7 +39,7 @@ func TestCoturnClient(t *testing.T) {
 			if secure {
 				flags = append(flags, "-S")
 			}
-			args := append(flags, "-W", string(testSecret), "-u", callA+":alice",
+			args := append(flags, "-W", string(testSecret), "-u", callA+":"+testGrant+":alice",
 				"-e", natIP.String(), "-r", strconv.Itoa(portA), "-n", "10", "-z", "5", "-p", port, host)
 			out, code := coturntest.Run(t, 30*time.Second, args...)
 			if sent, recv, ok := coturntest.Counts(out); code != 0 || !ok || sent != 20 || recv != 20 {
@@ -52,7 +52,7 @@ func TestCoturnClient(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 			// A wrong secret cannot allocate.
-			bad := append(flags, "-W", "not-the-secret-0123456789", "-u", callA+":alice",
+			bad := append(flags, "-W", "not-the-secret-0123456789", "-u", callA+":"+testGrant+":alice",
 				"-e", natIP.String(), "-r", strconv.Itoa(portA), "-n", "2", "-p", port, host)
 			if out, code := coturntest.Run(t, 30*time.Second, bad...); code <= 0 || !strings.Contains(out, "Cannot complete Allocation") {
 				t.Fatalf("wrong secret: exit %d\n%s", code, out)

@@ -16,7 +16,7 @@ func (f *tcpFront) edgeStats() metrics.EdgeStats {
 	if t := f.turn.Load(); t != nil {
 		ts := t.Stats()
 		e.TURN = map[string]uint64{"relayed": ts.Relayed, "refused_peer": ts.Refused,
-			"auth_failed": ts.AuthFailed}
+			"refused_request": ts.RefusedRequests, "auth_failed": ts.AuthFailed}
 		e.TURNAllocations = ts.Allocations
 	}
 	return e

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,7 @@ func TestJoinHandsOutTURN(t *testing.T) {
 	if strings.Join(ice[0].URLs, " ") != strings.Join(want, " ") {
 		t.Errorf("urls %v, want %v", ice[0].URLs, want)
 	}
-	if !strings.HasSuffix(ice[0].Username, ":"+id+":carol") || ice[0].Credential == "" {
+	if !regexp.MustCompile(`^\d+:`+id+`:[0-9a-f]{16}:carol$`).MatchString(ice[0].Username) || ice[0].Credential == "" {
 		t.Errorf("credentials %q / %v", ice[0].Username, ice[0].Credential)
 	}
 }

@@ -82,6 +82,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 			front.callEnded(id, reason)
 			member.Load().callEnded(id)
 		},
+		OnRemove: front.participantRemoved,
 	})
 	if err != nil {
 		return err
@@ -105,6 +106,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		TokenTTL: cfg.TokenTTL, Cluster: cfg.Cluster, SignalingURL: cfg.SignalingURL(), Logger: log,
 		ResumeGrace: cfg.ResumeGrace,
 		Metrics:     mets, ICEServers: front.iceServers, // TURN credentials come with each join token
+		ICERefresh:      front.iceRefresh(),
 		Web:             web.Handler(),  // the browser client at / on the client listener
 		MetricsHandler:  mets.Handler(), // Prometheus scrapes with the API secret as its bearer token
 		LogLevelHandler: level,

@@ -110,7 +110,7 @@ func (f *tcpFront) serve(rooms *roommgr.Manager, h http.Handler) error {
 		}
 	}
 	turn, err := turnproxy.New(turnproxy.Config{
-		Listener: f.sniff.TURN(), Secret: f.secret, Call: f.call, PortMin: first, PortMax: last,
+		Listener: f.sniff.TURN(), Secret: f.secret, Call: f.call, Granted: f.granted, PortMin: first, PortMax: last,
 		PublicIPs: public, BindIP: f.cfg.ListenIP, Logger: f.log,
 	})
 	if err != nil {
@@ -149,9 +149,21 @@ func (f *tcpFront) call(id string) (int, bool) {
 	return r.Port, true
 }
 
+// granted is turnproxy's (and the SOCKS relay's) view of the grants: the
+// credentials' grant is one the call recorded and no removal revoked.
+func (f *tcpFront) granted(callID, participant, grant string) bool {
+	rooms := f.rooms.Load()
+	if rooms == nil {
+		return false
+	}
+	r, err := rooms.Get(callID)
+	return err == nil && r.Granted(participant, grant)
+}
+
 // iceServers is signaling.Config.ICEServers: TURN over TLS and TCP on the
-// client port with credentials for this call and participant, valid until
-// the call's maximum end.
+// client port with fresh credentials for this call and participant, a new
+// grant of the call that allows new allocations for --turn-credential-ttl
+// (never past the call's end); the same credentials open the SOCKS relay.
 func (f *tcpFront) iceServers(callID, participantID string) []signaling.ICEServer {
 	rooms := f.rooms.Load()
 	if rooms == nil {
@@ -161,8 +173,28 @@ func (f *tcpFront) iceServers(callID, participantID string) []signaling.ICEServe
 	if err != nil {
 		return []signaling.ICEServer{}
 	}
-	user, pass := turnproxy.Credentials(f.secret, callID, participantID, r.ExpiresAt)
+	exp := time.Now().Add(f.cfg.TURNCredentialTTL)
+	if exp.After(r.ExpiresAt) {
+		exp = r.ExpiresAt
+	}
+	grant := r.Grant(participantID, exp)
+	if grant == "" {
+		return []signaling.ICEServer{} // removed, or the call ended
+	}
+	user, pass := turnproxy.Credentials(f.secret, callID, grant, participantID, exp)
 	return []signaling.ICEServer{{URLs: f.turnURLs, Username: user, Credential: pass}}
+}
+
+// iceRefresh is signaling.Config.ICERefresh: half the credentials' life, so
+// a client always holds credentials good for new allocations (an ICE restart).
+func (f *tcpFront) iceRefresh() time.Duration { return f.cfg.TURNCredentialTTL / 2 }
+
+// participantRemoved is roommgr's OnRemove: its grants are revoked already;
+// its relays close now.
+func (f *tcpFront) participantRemoved(callID, participantID string) {
+	if t := f.turn.Load(); t != nil {
+		t.EndParticipant(callID, participantID)
+	}
 }
 
 // callEnded is roommgr's OnEnd: the call's relays close with it.

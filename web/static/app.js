@@ -206,6 +206,11 @@ async function onMessage(m) {
     case 'ended':
       hangUp('ended', m.reason);
       break;
+    case 'iceServers': // fresh TURN credentials, for the next ICE gathering
+      for (const pc of [call.pub, call.sub]) {
+        try { pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: m.iceServers || [] }); } catch (e) { console.warn('iceServers', e); }
+      }
+      break;
   }
 }
 
