@@ -11,6 +11,7 @@ type roomsCollector struct {
 	rooms                                   *roommgr.Manager
 	calls, participants, tracks, transports *prometheus.Desc
 	pairs                                   *prometheus.Desc
+	draining, drainLeft                     *prometheus.Desc
 }
 
 func newRoomsCollector(ns string, rooms *roommgr.Manager) *roomsCollector {
@@ -24,11 +25,13 @@ func newRoomsCollector(ns string, rooms *roommgr.Manager) *roomsCollector {
 		tracks:       d("tracks", "Published tracks in all calls, by kind.", "kind"),
 		transports:   d("participants_by_transport", "Participants by the path of their media: udp, tcp or turn, or connecting before ICE has selected one.", "transport"),
 		pairs:        d("port_pairs", "UDP port pairs of the media range, used or free.", "state"),
+		draining:     d("draining", "1 while the server drains (SIGTERM or POST /v1/drain): no new calls, running calls go on."),
+		drainLeft:    d("drain_calls_left", "Calls the drain still waits for (0 when not draining)."),
 	}
 }
 
 func (c *roomsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.calls, c.participants, c.tracks, c.transports, c.pairs} {
+	for _, d := range []*prometheus.Desc{c.calls, c.participants, c.tracks, c.transports, c.pairs, c.draining, c.drainLeft} {
 		ch <- d
 	}
 }
@@ -65,4 +68,10 @@ func (c *roomsCollector) Collect(ch chan<- prometheus.Metric) {
 	used := c.rooms.PairsInUse()
 	gauge(c.pairs, used, "used")
 	gauge(c.pairs, c.rooms.Config().MaxCalls-used, "free")
+	draining, left := 0, 0
+	if c.rooms.Draining() {
+		draining, left = 1, len(list)
+	}
+	gauge(c.draining, draining)
+	gauge(c.drainLeft, left)
 }

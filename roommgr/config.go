@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/orville/orville/events"
 	"github.com/orville/orville/sfu"
 	"github.com/pion/ice/v4"
 	pionnet "github.com/pion/transport/v5"
@@ -53,6 +54,9 @@ type Config struct {
 	// Net, if set, is every call's network (sfu.Config.Net): tests run the
 	// media plane inside a network namespace or on a virtual network.
 	Net pionnet.Net
+	// Events receives every call's life-cycle events (package events); nil
+	// means none.
+	Events events.Publisher
 }
 
 func (c *Config) validate() error {
@@ -84,6 +88,9 @@ func (c *Config) validate() error {
 	}
 	if c.ResumeGrace == 0 {
 		c.ResumeGrace = 20 * time.Second
+	}
+	if c.Events == nil {
+		c.Events = events.Nop{}
 	}
 	return nil
 }

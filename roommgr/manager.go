@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orville/orville/events"
 	"github.com/orville/orville/sfu"
 	"go.uber.org/zap"
 )
@@ -45,11 +46,13 @@ type Manager struct {
 	cfg Config
 	log *zap.Logger
 
-	mu     sync.Mutex
-	rooms  map[string]*Room
-	pairs  *pairs
-	closed bool
-	wg     sync.WaitGroup
+	mu           sync.Mutex
+	rooms        map[string]*Room
+	pairs        *pairs
+	closed       bool
+	draining     bool
+	drainStarted chan struct{}
+	wg           sync.WaitGroup
 }
 
 // New validates cfg and returns an empty manager.
@@ -57,7 +60,8 @@ func New(cfg Config) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.Named("roommgr"), rooms: map[string]*Room{}, pairs: newPairs(cfg.MaxCalls)}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger.Named("roommgr"), rooms: map[string]*Room{}, pairs: newPairs(cfg.MaxCalls),
+		drainStarted: make(chan struct{})}, nil
 }
 
 // Config returns the manager's configuration.
@@ -81,6 +85,10 @@ func (m *Manager) Create(opts CreateOptions) (*Room, error) {
 		if m.closed {
 			m.mu.Unlock()
 			return nil, ErrClosed
+		}
+		if m.draining {
+			m.mu.Unlock()
+			return nil, ErrDraining
 		}
 		slot := m.pairs.take(skip)
 		m.mu.Unlock()
@@ -108,22 +116,24 @@ func (m *Manager) open(slot, maxP int, dur time.Duration, meta json.RawMessage) 
 			adv = append(adv, ip)
 		}
 	}
+	ev := newRoomEvents(m.cfg.Events, id)
 	call, err := sfu.NewCall(sfu.Config{
 		ID: id, ListenIP: m.cfg.ListenIP, PublishPort: port, SubscribePort: port + 1,
 		AdvertiseIPs: adv, Logger: m.cfg.Logger, Observer: m.cfg.Observer, Tap: m.cfg.Tap,
-		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace, Net: m.cfg.Net,
+		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace, Net: m.cfg.Net, OnTrack: ev.track,
 	})
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	r := &Room{ID: id, Port: port, slot: slot, CreatedAt: now, ExpiresAt: now.Add(dur),
-		MaxParticipants: maxP, Metadata: meta, call: call, m: m, done: make(chan struct{})}
+		MaxParticipants: maxP, Metadata: meta, call: call, ev: ev, m: m, done: make(chan struct{})}
 	m.mu.Lock()
 	m.rooms[id] = r
 	m.mu.Unlock()
 	r.start(dur)
 	m.log.Info("call started", zap.String("call", id), zap.Int("port", port), zap.Int("maxParticipants", maxP))
+	m.cfg.Events.Publish(events.Event{Type: events.CallStarted, CallID: id})
 	return r, nil
 }
 
@@ -193,6 +203,7 @@ func (m *Manager) release(r *Room, reason string) {
 	m.mu.Unlock()
 	m.log.Info("call ended", zap.String("call", r.ID), zap.String("reason", reason),
 		zap.Duration("duration", time.Since(r.CreatedAt).Round(time.Second)))
+	m.cfg.Events.Publish(events.Event{Type: events.CallEnded, CallID: r.ID, Reason: reason})
 	if m.cfg.OnEnd != nil {
 		m.cfg.OnEnd(r.ID, reason)
 	}

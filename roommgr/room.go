@@ -31,6 +31,7 @@ type Room struct {
 
 	slot int
 	call *sfu.Call
+	ev   *roomEvents
 	m    *Manager
 
 	mu        sync.Mutex
@@ -87,13 +88,15 @@ func (r *Room) JoinNamed(id, name string, h sfu.Handler) (*sfu.Participant, erro
 	if r.call.Participant(id) == nil && r.call.Count() >= r.MaxParticipants {
 		return nil, fmt.Errorf("%w: %d participants is the limit", ErrFull, r.MaxParticipants)
 	}
-	p, err := r.call.JoinNamed(id, name, h)
+	wrapped, es := r.ev.wrap(id, h)
+	p, err := r.call.JoinNamed(id, name, wrapped)
 	if err != nil {
 		if errors.Is(err, sfu.ErrCallClosed) {
 			return nil, ErrEnded
 		}
 		return nil, err
 	}
+	r.ev.joined(es)
 	r.idle.Stop()
 	return p, nil
 }

@@ -206,6 +206,13 @@ func (c *Call) subscribeTo(p *Participant, up *upTrack, announce bool) {
 
 // publish makes a new track available to everybody else.
 func (c *Call) publish(p *Participant, up *upTrack) {
+	if c.cfg.OnTrack != nil {
+		up.mu.Lock() // ordered against unpublish, like subscribeTo
+		if !up.unpublished {
+			c.cfg.OnTrack(p.id, up.info(), true)
+		}
+		up.mu.Unlock()
+	}
 	c.mu.Lock()
 	others := c.othersLocked(p)
 	c.mu.Unlock()
@@ -228,6 +235,9 @@ func (c *Call) unpublish(p *Participant, up *upTrack) {
 	for _, o := range others {
 		o.unsubscribe(up)
 		o.handler.TrackUnpublished(p.id, up.id)
+	}
+	if c.cfg.OnTrack != nil {
+		c.cfg.OnTrack(p.id, up.info(), false)
 	}
 }
 

@@ -58,6 +58,10 @@ type Config struct {
 	Tap func(participant, trackID string, payload []byte)
 	// Observer receives counters for metrics; nil means none.
 	Observer Observer
+	// OnTrack, if set, is told when a participant's track starts (published)
+	// and stops being forwarded, once each, on the goroutine that made the
+	// change: it must not block (the room manager queues an event).
+	OnTrack func(participantID string, t TrackInfo, published bool)
 }
 
 const (

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orville/orville/events"
 	"github.com/orville/orville/internal/config"
 	"github.com/orville/orville/internal/logging"
 	"github.com/orville/orville/internal/tlsutil"
@@ -66,6 +67,16 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		return err
 	}
 	defer mets.Close()
+	// The bus outlives the room manager (deferred after it, so closed before
+	// it): the last calls' events reach every subscriber.
+	bus, err := events.NewBus(events.Config{Logger: log, OnDrop: mets.EventDropped})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	if _, err := bus.Subscribe("metrics", mets.HandleEvent); err != nil {
+		return err
+	}
 	// --tcp-listen first: every call's ICE-TCP candidate is on it.
 	front, err := newTCPFront(cfg, tlsConf, log)
 	if err != nil {
@@ -83,6 +94,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 			member.Load().callEnded(id)
 		},
 		OnRemove: front.participantRemoved,
+		Events: bus,
 	})
 	if err != nil {
 		return err

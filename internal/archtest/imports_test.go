@@ -26,8 +26,26 @@ var clientSide = []string{"e2ee", "client", "loadtest", "web"}
 
 // standalone packages import no other package of the module. cluster (the
 // etcd membership) is reached through signaling.Coordinator and gets its
-// load figures as plain numbers from cmd/orville.
-var standalone = []string{"e2ee", "web", "cluster"}
+// load figures as plain numbers from cmd/orville. events is the life-cycle
+// event bus every source and subscriber shares.
+var standalone = []string{"e2ee", "web", "cluster", "events"}
+
+// edges stand alone behind small interfaces: each may import only the
+// packages listed for it (webhooks subscribes to events and knows nothing
+// else of the server).
+var edges = map[string][]string{
+	"webhooks": {"events"},
+}
+
+// edgeViolation reports whether edge package name may not reach dep.
+func edgeViolation(name, dep string) bool {
+	for edge, allowed := range edges {
+		if within(name, edge) && !inAny(dep, allowed) {
+			return true
+		}
+	}
+	return false
+}
 
 // pkg is what `go list -json` says of one package (non-test files only).
 type pkg struct {
@@ -86,6 +104,8 @@ func violations(pkgs []pkg) []string {
 				out = append(out, name+" (server side) "+how+" "+dep)
 			case inAny(name, standalone):
 				out = append(out, name+" stands alone but "+how+" "+dep)
+			case edgeViolation(name, dep):
+				out = append(out, name+" stands alone (behind an interface) but "+how+" "+dep)
 			case within(name, "turnproxy") && !within(dep, "internal"):
 				out = append(out, "turnproxy stands alone but "+how+" "+dep)
 			case within(name, "client") && !within(dep, "e2ee") && !within(dep, "internal"):
@@ -164,6 +184,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{pkg{m("roommgr"), []string{m("signaling")}, []string{m("signaling")}}, "roommgr imports the higher layer signaling"},
 		{pkg{m("web"), []string{m("client")}, []string{m("client")}}, "web stands alone"},
 		{pkg{m("cluster"), []string{m("roommgr")}, []string{m("roommgr"), m("sfu")}}, "cluster stands alone"},
+		{pkg{m("events"), []string{m("sfu")}, []string{m("sfu")}}, "events stands alone"},
+		{pkg{m("webhooks"), []string{m("roommgr")}, []string{m("roommgr"), m("events")}}, "webhooks stands alone (behind an interface) but imports roommgr"},
 	} {
 		got := violations([]pkg{tc.p})
 		if len(got) == 0 || !strings.HasPrefix(got[0], tc.want) {
@@ -176,6 +198,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{m("cmd/orville"), []string{m("client"), m("signaling")}, []string{m("client"), m("e2ee"), m("signaling")}},
 		{m("loadtest"), []string{m("client")}, []string{m("client"), m("e2ee")}},
 		{m("signaling"), []string{m("cluster"), m("roommgr")}, []string{m("cluster"), m("roommgr"), m("sfu")}},
+		{m("webhooks"), []string{m("events")}, []string{m("events")}},
+		{m("roommgr"), []string{m("events"), m("sfu")}, []string{m("events"), m("sfu")}},
 	}
 	if got := violations(ok); len(got) != 0 {
 		t.Errorf("allowed graph flagged: %q", got)
