@@ -43,6 +43,37 @@ type callServer struct {
 	apiC  *client.APIClient
 	spki  string // for --ignore-certificate-errors-spki-list
 	base  string // https://127.0.0.1:port
+	conns *trackingListener
+}
+
+// trackingListener remembers the client port's connections, so that a test
+// can cut them from the server's side.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// cutAll closes every connection accepted so far (WebSockets included).
+func (l *trackingListener) cutAll() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.conns)
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.conns = nil
+	return n
 }
 
 func startCallServer(t *testing.T, portStart int, tap func(participant, trackID string, payload []byte)) *callServer {
@@ -60,6 +91,8 @@ func startCallServer(t *testing.T, portStart int, tap func(participant, trackID 
 	}
 	s := &callServer{rooms: rooms, spki: tlsutil.SPKIHash(cert.Leaf)}
 	s.rtc = httptest.NewUnstartedServer(nil)
+	s.conns = &trackingListener{Listener: s.rtc.Listener}
+	s.rtc.Listener = s.conns
 	s.rtc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.rtc.StartTLS()
 	s.base = "https://" + s.rtc.Listener.Addr().String()
@@ -103,7 +136,13 @@ func (s *callServer) createCall(t *testing.T) string {
 
 func (s *callServer) token(t *testing.T, call, id string) string {
 	t.Helper()
-	g, err := s.apiC.AddParticipant(context.Background(), call, id)
+	return s.namedToken(t, call, id, "")
+}
+
+// namedToken is a join token with a display name.
+func (s *callServer) namedToken(t *testing.T, call, id, name string) string {
+	t.Helper()
+	g, err := s.apiC.AddNamedParticipant(context.Background(), call, id, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +286,23 @@ type pageStats struct {
 		Height int `json:"height"`
 	} `json:"camera"`
 	Tracks []trackStats `json:"tracks"`
+	// The meeting page's state: names, decryption, resumes and restarts.
+	Name         string `json:"name"`
+	Participants []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"participants"`
+	DecryptFailing []string           `json:"decryptFailing"`
+	ICERestarts    int                `json:"iceRestarts"`
+	Resumes        int                `json:"resumes"`
+	LoopbackOnly   bool               `json:"loopbackOnly"`
+	SpeakerSource  string             `json:"speakerSource"`
+	Levels         map[string]float64 `json:"levels"`
 }
 
 type trackStats struct {
 	Kind            string `json:"kind"`
+	Source          string `json:"source"` // camera or screen
 	Participant     string `json:"participant"`
 	FramesDecoded   int    `json:"framesDecoded"`
 	PacketsReceived int    `json:"packetsReceived"`

@@ -25,6 +25,11 @@ self.onmessage = async (ev) => {
         await (m.type === 'ratchet' ? e2ee.ratchet() : e2ee.newGeneration());
         reply({ type: 'keys', kid: e2ee.sendKid.toString(16), keyFrame: await keyFrame(), switched: true, seq: m.seq });
         break;
+      case 'label': { // a receiver now carries another participant's track
+        const c = counters.get(m.id);
+        if (c) Object.assign(c, { participant: m.participant, run: 0, failing: false });
+        break;
+      }
       case 'streams': // createEncodedStreams fallback
         attach(m.readable, m.writable, m.options, null);
         break;
@@ -53,8 +58,29 @@ async function keyFrame() {
   return asked;
 }
 
+// FAILING_RUN frames in a row that do not authenticate mean the sender's
+// key is not ours (a wrong or rotated call secret): the page is told, and
+// told again when frames decrypt again.
+const FAILING_RUN = 5;
+
+function decryptState(c, ok) {
+  if (ok) {
+    c.run = 0;
+    if (c.failing) {
+      c.failing = false;
+      reply({ type: 'decrypt', id: c.id, participant: c.participant, failing: false });
+    }
+    return;
+  }
+  if (++c.run >= FAILING_RUN && !c.failing) {
+    c.failing = true;
+    reply({ type: 'decrypt', id: c.id, participant: c.participant, failing: true });
+  }
+}
+
 function attach(readable, writable, o, transformer) {
-  const c = { op: o.op, kind: o.kind, participant: o.participant || '', frames: 0, done: 0, failures: 0 };
+  const c = { id: o.id, op: o.op, kind: o.kind, participant: o.participant || '', frames: 0, done: 0, failures: 0,
+    run: 0, failing: false };
   counters.set(o.id, c);
   if (o.op === 'encrypt' && o.kind === 'video' && transformer) videoSenders.add(transformer);
   const codec = o.kind === 'video' ? 'vp8' : 'opus';
@@ -72,9 +98,11 @@ function attach(readable, writable, o, transformer) {
         frame.data = (await e2ee.decrypt(codec, new Uint8Array(frame.data))).buffer;
       } catch {
         c.failures++; // dropped: the decoder never sees a frame that did not authenticate
+        decryptState(c, false);
         return;
       }
       c.done++;
+      decryptState(c, true);
       ctl.enqueue(frame);
     };
   readable.pipeThrough(new TransformStream({ transform })).pipeTo(writable).catch(() => {
