@@ -61,6 +61,8 @@ type JoinGrant struct {
 	ExpiresAt    time.Time          `json:"expiresAt"`
 	SignalingURL string             `json:"signalingUrl"`
 	ICEServers   []webrtc.ICEServer `json:"iceServers"`
+	// SOCKS is the server's SOCKS5 relay, when it runs one (Config.SOCKS).
+	SOCKS *SOCKSProxy `json:"socks,omitempty"`
 }
 
 // CallInfo is one call as GET /v1/calls and GET /v1/calls/{eventId} show it.

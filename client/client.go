@@ -31,6 +31,7 @@ type Client struct {
 
 	sent       *sendCounter
 	turnDialer *turnDialer // TURN over TCP/TLS for both transports (fallback.go)
+	socks      *socksNet   // Config.SOCKS (socks.go), else nil
 	pub, sub   *transport
 	local      []*localTrack // fixed after Join
 
@@ -94,7 +95,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:          cfg,
 		log:          log,
 		sent:         newSendCounter(),
-		turnDialer:   newTURNDialer(cfg.TLSConfig),
+		turnDialer:   newTURNDialer(cfg.TLSConfig, nil),
 		out:          make(chan message, outQueueLen),
 		closing:      make(chan struct{}),
 		writeQuit:    make(chan struct{}),
@@ -107,6 +108,10 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		done:         make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.SOCKS != nil {
+		c.socks = newSOCKSNet(cfg.SOCKS)
+		c.turnDialer.dial = c.socks.DialContext
+	}
 
 	c.start = time.Now()
 	conn, joined, err := c.dialAndJoin(ctx)
@@ -159,6 +164,7 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	n.socks = c.socks
 	api, err := newAPI(c.log, c.sent, isLoopbackURL(c.cfg.SignalingURL), n, c.turnDialer)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)

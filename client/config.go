@@ -102,6 +102,10 @@ type Config struct {
 	// SimulateUDPBlocked drops every UDP datagram the client sends, as a
 	// firewall would (tests and demonstrations of the TCP fallback).
 	SimulateUDPBlocked bool
+	// SOCKS, if set, reaches the call only through this SOCKS5 relay (the
+	// join answer's "socks"): signaling and TURN over CONNECT, media over
+	// UDP ASSOCIATE (socks.go). ICE-TCP, which would go around it, is off.
+	SOCKS *SOCKSProxy
 
 	// NetDialContext, if set, opens the signaling socket's TCP connection
 	// (tests run a client inside a network namespace with it).
@@ -143,6 +147,12 @@ func (c *Config) validate() error {
 	}
 	if c.ForceTCP && c.UDPOnly {
 		return errors.New("client: ForceTCP and UDPOnly exclude each other")
+	}
+	if c.SOCKS != nil && (c.SOCKS.Address == "" || c.SOCKS.Username == "") {
+		return errors.New("client: SOCKS needs an address and credentials")
+	}
+	if c.SOCKS != nil && (c.ForceTCP || c.SimulateUDPBlocked) {
+		return errors.New("client: SOCKS relays UDP: it excludes ForceTCP and SimulateUDPBlocked")
 	}
 	for _, p := range c.TCPPaths {
 		if p != PathTCP && p != PathTURNTLS && p != PathTURNTCP {

@@ -104,6 +104,13 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d 
 	// ICE-TCP candidates (RFC 6544) with the server's passive one.
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
 		webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	if n.socks != nil {
+		// Through the SOCKS relay only: its UDP associations are IPv4, and
+		// active ICE-TCP would dial the server directly (pion dials it
+		// itself, not through the network above). TURN still goes through
+		// the relay's CONNECT (the proxy dialer).
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	// pion waits 2 s from the agent's start before it nominates a relayed
 	// pair, so that direct ones can win. Relays start only with the TCP
 	// paths (3 s, or at once with ForceTCP), where ICE-TCP has had its

@@ -123,7 +123,7 @@ func TestTURNDialerRoutesAndWaits(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	d := newTURNDialer(nil)
+	d := newTURNDialer(nil, nil)
 	g := newGate("publish", time.Hour, true, zap.NewNop())
 	all := func(string) bool { return true }
 	servers := d.iceServers([]webrtc.ICEServer{{

@@ -22,13 +22,17 @@ const (
 	udpDropped
 )
 
-var errUDPRefused = errors.New("client: UDP is not used (ForceTCP)")
+var (
+	errUDPRefused = errors.New("client: UDP is not used (ForceTCP)")
+	errSOCKSOnly  = errors.New("client: UDP goes through the SOCKS relay's IPv4 associations only")
+)
 
 // iceNet is the network of the client's ICE agents: the host's, with UDP
 // allowed, refused or silently dropped.
 type iceNet struct {
 	pionnet.Net
-	udp udpMode
+	udp   udpMode
+	socks *socksNet // set: UDP only through the SOCKS relay's associations
 }
 
 // newICENet wraps base (nil: the host's network).
@@ -44,6 +48,12 @@ func newICENet(base pionnet.Net, mode udpMode) (*iceNet, error) {
 }
 
 func (n *iceNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {
+	if n.socks != nil {
+		if (network != "udp" && network != "udp4") || laddr == nil || laddr.IP.To4() == nil {
+			return nil, errSOCKSOnly
+		}
+		return n.socks.associate(laddr)
+	}
 	if n.udp == udpRefused {
 		return nil, errUDPRefused
 	}
@@ -55,7 +65,7 @@ func (n *iceNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn,
 }
 
 func (n *iceNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (pionnet.UDPConn, error) {
-	if n.udp == udpRefused {
+	if n.udp == udpRefused || n.socks != nil {
 		return nil, errUDPRefused
 	}
 	c, err := n.Net.DialUDP(network, laddr, raddr)
@@ -66,7 +76,7 @@ func (n *iceNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (pionnet.UDP
 }
 
 func (n *iceNet) ListenPacket(network, address string) (net.PacketConn, error) {
-	if n.udp == udpRefused {
+	if n.udp == udpRefused || n.socks != nil {
 		return nil, errUDPRefused
 	}
 	c, err := n.Net.ListenPacket(network, address)

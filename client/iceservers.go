@@ -16,6 +16,14 @@ func (c *Client) onICEServers(servers []webrtc.ICEServer) {
 	c.iceServers = slices.Clone(servers)
 	c.iceRefreshes++
 	c.mu.Unlock()
+	if c.socks != nil {
+		for _, srv := range servers {
+			if pass, ok := srv.Credential.(string); ok && srv.Username != "" {
+				c.socks.renew(srv.Username, pass) // the SOCKS relay's credentials too
+				break
+			}
+		}
+	}
 	for _, t := range []*transport{c.pub, c.sub} {
 		t.setICEServers(servers)
 	}

@@ -149,8 +149,12 @@ func (c *Client) dialAndJoin(ctx context.Context) (*websocket.Conn, *message, er
 
 // dialer dials the signaling socket (join and resume).
 func (c *Client) dialer() *websocket.Dialer {
+	dial := c.cfg.NetDialContext
+	if c.socks != nil {
+		dial = c.socks.DialContext // CONNECT through the SOCKS relay
+	}
 	return &websocket.Dialer{TLSClientConfig: c.cfg.TLSConfig, HandshakeTimeout: c.cfg.JoinTimeout,
-		NetDialContext: c.cfg.NetDialContext}
+		NetDialContext: dial}
 }
 
 // send queues a message for the writer goroutine (gorilla/websocket allows

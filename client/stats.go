@@ -183,6 +183,9 @@ func (t *transport) stats() TransportStats {
 			RelayProtocol:  local.RelayProtocol,
 		}
 		ts.Path = pathOf(ts.Pair)
+		if t.c.socks != nil && ts.Path == PathUDP {
+			ts.Path = PathSOCKS
+		}
 	}
 	return ts
 }

@@ -29,6 +29,7 @@ const turnDialTimeout = 5 * time.Second
 // reserves .invalid; the name is never resolved).
 type turnDialer struct {
 	tlsConf *tls.Config
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
 	routes map[string]*turnRoute // by the pseudo host:port pion dials
@@ -41,8 +42,13 @@ type turnRoute struct {
 	gate       *gate
 }
 
-func newTURNDialer(tlsConf *tls.Config) *turnDialer {
-	return &turnDialer{tlsConf: tlsConf, routes: map[string]*turnRoute{}}
+// newTURNDialer dials with dial (nil: directly; the SOCKS relay's CONNECT
+// with Config.SOCKS).
+func newTURNDialer(tlsConf *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *turnDialer {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return &turnDialer{tlsConf: tlsConf, dial: dial, routes: map[string]*turnRoute{}}
 }
 
 // iceServers rewrites the server's ICE servers for one transport: TURN over
@@ -110,8 +116,7 @@ func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, network, r.addr)
+	c, err := d.dial(ctx, network, r.addr)
 	if err != nil {
 		return nil, err
 	}

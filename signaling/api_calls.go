@@ -74,6 +74,15 @@ type addParticipantResponse struct {
 	ExpiresAt    string      `json:"expiresAt"`
 	SignalingURL string      `json:"signalingUrl"`
 	ICEServers   []ICEServer `json:"iceServers"`
+	SOCKS        *socksProxy `json:"socks,omitempty"`
+}
+
+// socksProxy is the SOCKS5 relay a client may reach the call through
+// (Config.SOCKSAddr); its credentials are the TURN ones.
+type socksProxy struct {
+	Address  string `json:"address"`
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 func (s *Server) apiCreateCall(w http.ResponseWriter, r *http.Request) {

@@ -128,7 +128,11 @@ func (l *localCalls) addParticipant(_ context.Context, id string, req addPartici
 	if ice == nil {
 		ice = []ICEServer{}
 	}
-	return addParticipantResponse{Token: token, ExpiresAt: rfc3339(exp), SignalingURL: s.cfg.SignalingURL, ICEServers: ice}, nil
+	resp := addParticipantResponse{Token: token, ExpiresAt: rfc3339(exp), SignalingURL: s.cfg.SignalingURL, ICEServers: ice}
+	if s.cfg.SOCKSAddr != "" && len(ice) > 0 && ice[0].Username != "" {
+		resp.SOCKS = &socksProxy{Address: s.cfg.SOCKSAddr, Username: ice[0].Username, Password: ice[0].Credential}
+	}
+	return resp, nil
 }
 
 func (l *localCalls) removeParticipant(_ context.Context, id, participant string) *apiErr {

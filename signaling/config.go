@@ -43,6 +43,9 @@ type Config struct {
 	// ICERefresh is how often a joined client gets fresh ICE servers (an
 	// iceServers message): less than the credentials' lifetime; 0 never.
 	ICERefresh time.Duration
+	// SOCKSAddr, if set, is the SOCKS5 relay (host:port) advertised in the
+	// join answer, with the participant's TURN credentials as its own.
+	SOCKSAddr string
 	// Logger is required.
 	Logger *zap.Logger
 	// Metrics, if set, counts API requests by route and status.

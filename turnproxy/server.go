@@ -31,6 +31,7 @@ package turnproxy
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,4 +279,18 @@ func (s *Server) Close() error {
 		}
 	})
 	return err
+}
+
+// MediaAddr is one media address clients may name (Peer: an advertised or
+// local address) and where the media sockets listen for it inside the host.
+type MediaAddr struct{ Peer, Dst netip.Addr }
+
+// MediaAddrs lists the addresses the relay sends to: the same ones other
+// relays (SOCKS) must allow, and no more.
+func (s *Server) MediaAddrs() []MediaAddr {
+	out := make([]MediaAddr, 0, len(s.targets))
+	for _, t := range s.targets {
+		out = append(out, MediaAddr{Peer: t.peer, Dst: t.dst})
+	}
+	return out
 }

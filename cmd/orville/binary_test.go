@@ -46,7 +46,8 @@ func devServer(t *testing.T, bin string, portStart int, extra ...string) (api, s
 	args := append([]string{"serve", "--dev",
 		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"--tcp-listen", fmt.Sprintf("127.0.0.1:%d", tcpPort),
-		"--port-start", fmt.Sprint(portStart), "--max-calls", "4"}, extra...)
+		"--port-start", fmt.Sprint(portStart), "--max-calls", "4",
+		"--socks-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

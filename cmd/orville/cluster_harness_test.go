@@ -68,7 +68,8 @@ func startClusterNode(t *testing.T, bin, etcd, id string, portStart, maxCalls in
 	p.cmd = exec.Command(bin, "serve", "--dev", "--api-secret", clusterSecret, "--log-format", "json",
 		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort), "--tcp-listen", fmt.Sprintf("127.0.0.1:%d", tcpPort),
 		"--port-start", fmt.Sprint(portStart), "--max-calls", fmt.Sprint(maxCalls), "--node-id", id,
-		"--etcd-endpoints", etcd, "--etcd-lease-ttl", clusterTTL.String(), "--empty-timeout", "5m", "--leave-grace", "5m")
+		"--etcd-endpoints", etcd, "--etcd-lease-ttl", clusterTTL.String(), "--empty-timeout", "5m", "--leave-grace", "5m",
+		"--socks-listen", "127.0.0.1:0")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,5 +19,13 @@ func (f *tcpFront) edgeStats() metrics.EdgeStats {
 			"refused_request": ts.RefusedRequests, "auth_failed": ts.AuthFailed}
 		e.TURNAllocations = ts.Allocations
 	}
+	if ss := f.socks.Load(); ss != nil {
+		st := ss.Stats()
+		e.SOCKS = map[string]uint64{"accepted": st.Accepted, "refused": st.Refused, "refused_per_ip": st.RefusedPerIP,
+			"auth_failed": st.AuthFailed, "not_allowed": st.NotAllowed, "bad_request": st.BadRequest,
+			"connect": st.Connects, "udp_associate": st.Associations}
+		e.SOCKSDatagrams = map[string]uint64{"relayed": st.DatagramsRelayed, "dropped": st.DatagramsDropped}
+		e.SOCKSOpen = st.Open
+	}
 	return e
 }

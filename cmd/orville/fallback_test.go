@@ -35,7 +35,8 @@ func startStack(t *testing.T, portStart int, extra ...string) *stack {
 	args := append([]string{"--dev", "--api-secret", stackSecret,
 		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"--tcp-listen", fmt.Sprintf("127.0.0.1:%d", tcpPort),
-		"--port-start", fmt.Sprint(portStart), "--max-calls", "4", "--log-level", "error"}, extra...)
+		"--port-start", fmt.Sprint(portStart), "--max-calls", "4", "--log-level", "error",
+		"--socks-listen", "127.0.0.1:0"}, extra...)
 	cfg, err := config.Load(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		ResumeGrace: cfg.ResumeGrace,
 		Metrics:     mets, ICEServers: front.iceServers, // TURN credentials come with each join token
 		ICERefresh:      front.iceRefresh(),
+		SOCKSAddr:       front.socksAddr(),
 		Web:             web.Handler(),  // the browser client at / on the client listener
 		MetricsHandler:  mets.Handler(), // Prometheus scrapes with the API secret as its bearer token
 		LogLevelHandler: level,

@@ -21,6 +21,7 @@ import (
 	"github.com/orville/orville/internal/tcpsniff"
 	"github.com/orville/orville/roommgr"
 	"github.com/orville/orville/signaling"
+	"github.com/orville/orville/socks"
 	"github.com/orville/orville/turnproxy"
 	"github.com/pion/ice/v4"
 	"go.uber.org/zap"
@@ -40,6 +41,8 @@ type tcpFront struct {
 	secret   []byte
 	turnURLs []string
 	rooms    atomic.Pointer[roommgr.Manager]
+	socksLn  net.Listener // --socks-listen, nil when off (socksfront.go)
+	socks    atomic.Pointer[socks.Server]
 	stopOnce sync.Once
 }
 
@@ -96,6 +99,11 @@ func newTCPFront(cfg *config.Config, tlsConf *tls.Config, log *zap.Logger) (*tcp
 		ReadBufferSize: tcpReadPackets, WriteBufferSize: tcpWriteBuffer,
 		FirstStunBindTimeout: firstBindTimeout, AliveDurationForConnFromStun: strayConnLife,
 	})
+	if err := f.listenSOCKS(); err != nil {
+		_ = f.iceMux.Close()
+		_ = sniff.Close()
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -117,6 +125,9 @@ func (f *tcpFront) serve(rooms *roommgr.Manager, h http.Handler) error {
 		return err
 	}
 	f.turn.Store(turn)
+	if err := f.startSOCKS(); err != nil {
+		return err
+	}
 	f.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -195,12 +206,18 @@ func (f *tcpFront) participantRemoved(callID, participantID string) {
 	if t := f.turn.Load(); t != nil {
 		t.EndParticipant(callID, participantID)
 	}
+	if s := f.socks.Load(); s != nil {
+		s.EndParticipant(callID, participantID)
+	}
 }
 
 // callEnded is roommgr's OnEnd: the call's relays close with it.
 func (f *tcpFront) callEnded(id, _ string) {
 	if t := f.turn.Load(); t != nil {
 		t.EndCall(id)
+	}
+	if s := f.socks.Load(); s != nil {
+		s.EndCall(id)
 	}
 }
 
@@ -214,6 +231,11 @@ func (f *tcpFront) shutdown(ctx context.Context) {
 		}
 		if t := f.turn.Load(); t != nil {
 			_ = t.Close()
+		}
+		if s := f.socks.Load(); s != nil {
+			_ = s.Close()
+		} else if f.socksLn != nil {
+			_ = f.socksLn.Close()
 		}
 		_ = f.iceMux.Close()
 		_ = f.sniff.Close()

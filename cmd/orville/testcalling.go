@@ -27,8 +27,8 @@ const (
 // testCalling starts a call through the API and checks UDP and TCP
 // separately: for each, it joins two synthetic clients (UDPOnly, then
 // ForceTCP), exchanges audio and video for a few seconds and prints a verdict
-// per direction. --force-tcp checks TCP alone. It exits 0 only when every
-// check passed.
+// per direction. --force-tcp checks TCP alone, --socks the SOCKS relay alone.
+// It exits 0 only when every check passed.
 func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("test-calling", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,6 +39,7 @@ func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) st
 	duration := fs.Duration("duration", 3*time.Second, "how long media flows once connected")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for media to start")
 	forceTCP := fs.Bool("force-tcp", false, "check only the TCP path (ICE-TCP, TURN over TLS/TCP on the client port), as clients that force TCP use it")
+	viaSOCKS := fs.Bool("socks", false, "check only the SOCKS5 relay (--socks-listen, TCP 8001): signaling through CONNECT, media through UDP ASSOCIATE, with each participant's credentials from the join answer")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -73,6 +74,17 @@ func testCalling(args []string, stdout, stderr io.Writer, getenv func(string) st
 	chk := &callCheck{apic: apic, eventID: sc.State.EventID, wsURL: wsURL, tlsConf: tlsConf,
 		timeout: *timeout, duration: *duration, stdout: stdout, stderr: stderr}
 	host, port := roomHostPort(sc.State.RoomURI)
+	if *viaSOCKS {
+		chk.needSOCKS = true
+		switch c := chk.run(ctx, "socks", func(cfg *client.Config) { cfg.SOCKS = chk.grant.SOCKS }); c {
+		case exitNoMedia:
+			fmt.Fprintf(stderr, "FAIL: no media through the SOCKS relay %s: open TCP %s to it, and UDP to this server's ephemeral ports (UDP ASSOCIATE relays from one)\n",
+				chk.socksAddr, portOf("socks://"+chk.socksAddr))
+			return exitNoMedia
+		default:
+			return c
+		}
+	}
 	code := exitOK
 	if !*forceTCP {
 		// UDP alone: what clients use when the media ports are open.
@@ -108,6 +120,11 @@ type callCheck struct {
 	tlsConf           *tls.Config
 	timeout, duration time.Duration
 	stdout, stderr    io.Writer
+	// needSOCKS: the check goes through the SOCKS relay the join answer
+	// names; grant is the participant being joined, socksAddr the relay.
+	needSOCKS bool
+	grant     *client.JoinGrant
+	socksAddr string
 }
 
 // run joins two participants named after label, with mod applied to their
@@ -127,6 +144,14 @@ func (k *callCheck) run(ctx context.Context, label string, mod func(*client.Conf
 		if err != nil {
 			return apiFailure(k.stderr, k.apic.BaseURL, err)
 		}
+		if k.needSOCKS && g.SOCKS == nil {
+			fmt.Fprintln(k.stderr, "FAIL: the join answer names no SOCKS relay: the server runs none (--socks-listen is empty)")
+			return exitRefused
+		}
+		if g.SOCKS != nil {
+			k.socksAddr = g.SOCKS.Address
+		}
+		k.grant = g
 		jctx, cancel := context.WithTimeout(ctx, k.timeout)
 		started = append(started, time.Now())
 		cfg := client.Config{SignalingURL: k.wsURL, Token: g.Token, TLSConfig: k.tlsConf,
