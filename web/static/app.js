@@ -160,8 +160,9 @@ const handlers = {
     ui.banner('');
     startMedia(m.iceServers || []);
   },
-  resumed() {
+  resumed(m) {
     ui.banner('');
+    if (m.iceServers) call.media?.setICEServers(m.iceServers);
     setState(call.media?.connected() ? 'connected' : 'connecting', call.media?.connected() ? 'Connected' : 'Connecting…');
     call.media?.afterResume((kind) => isMuted(kind));
   },
@@ -221,9 +222,7 @@ function onCallMessage(m) {
       console.warn(`server: ${m.code}: ${m.message}`);
       break;
     case 'iceServers': // fresh TURN credentials, for the next ICE gathering
-      for (const pc of [call.pub, call.sub]) {
-        try { pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: m.iceServers || [] }); } catch (e) { console.warn('iceServers', e); }
-      }
+      call.media?.setICEServers(m.iceServers || []);
       break;
   }
 }

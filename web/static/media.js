@@ -212,6 +212,15 @@ export class Media {
     }
   }
 
+  // setICEServers takes fresh TURN credentials for the next gathering (an
+  // ICE restart): the server sends them before the old ones expire.
+  setICEServers(servers) {
+    this.iceServers = servers;
+    for (const pc of [this.pub, this.sub]) {
+      try { pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: servers }); } catch (e) { console.warn('iceServers', e); }
+    }
+  }
+
   // connected reports whether both transports are connected.
   connected() {
     return this.pub?.connectionState === 'connected' && this.sub?.connectionState === 'connected';
