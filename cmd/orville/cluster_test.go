@@ -29,11 +29,12 @@ func TestClusterAcceptance(t *testing.T) {
 	// each at its owner's address, with media flowing there.
 	answers := make([]startAnswer, 30)
 	perNode := map[string]int{}
+	placing := time.Now()
 	for i := range answers {
 		answers[i] = a.startCall(t)
 		perNode[answers[i].State.PID]++
 	}
-	t.Logf("30 calls through aa01: %v", perNode)
+	t.Logf("30 calls through aa01 in %v (one after another): %v", time.Since(placing).Round(time.Millisecond), perNode)
 	if len(perNode) != 3 {
 		t.Fatalf("calls landed on %d nodes: %v", len(perNode), perNode)
 	}

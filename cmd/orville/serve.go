@@ -157,7 +157,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		zap.String("version", version), zap.String("api", cfg.APIURL()), zap.String("signaling", cfg.SignalingURL()),
 		zap.String("mediaPorts", fmt.Sprintf("udp %s %d-%d", cfg.ListenIP, first, last)),
 		zap.String("publicIP", addrString(cfg.PublicIP)), zap.Bool("publicIPDetected", cfg.PublicIPDetected),
-		zap.Int("maxCalls", cfg.MaxCalls), zap.Int("maxParticipants", cfg.MaxParticipants))
+		zap.Int("maxCalls", cfg.MaxCalls), zap.Int("maxParticipants", cfg.MaxParticipants),
+		zap.String("node", cfg.NodeID), zap.Strings("etcd", cfg.EtcdEndpoints))
 	if cfg.GeneratedSecret {
 		// Printed once, to stderr, so that it is not mixed into JSON logs.
 		fmt.Fprintf(stderr, "API secret (generated for this run): %s\n", cfg.APISecret)
