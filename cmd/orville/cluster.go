@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orville/orville/cluster"
+	"github.com/orville/orville/events"
 	"github.com/orville/orville/internal/config"
 	"github.com/orville/orville/metrics"
 	"github.com/orville/orville/roommgr"
@@ -23,11 +24,17 @@ import (
 // for node losses. Built only with --etcd-endpoints.
 type clusterNode struct {
 	*cluster.Cluster
-	sig atomic.Pointer[signaling.Server] // set once the API server exists
+	sig       atomic.Pointer[signaling.Server] // set once the API server exists
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
+// nodeLostReason is call.ended's reason for the calls of a node whose lease
+// expired (it died, or lost etcd and no longer has them).
+const nodeLostReason = "node_lost"
+
 func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Manager, mets *metrics.Metrics,
-	draining func() bool, log *zap.Logger) (*clusterNode, error) {
+	pub events.Publisher, log *zap.Logger) (*clusterNode, error) {
 	if len(cfg.EtcdEndpoints) == 0 {
 		return nil, nil
 	}
@@ -38,8 +45,8 @@ func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Man
 		}
 	}
 	fp := sha256.Sum256(cert.Certificate[0])
-	n := &clusterNode{}
-	load := &loadSampler{rooms: rooms, mets: mets, draining: draining}
+	n := &clusterNode{stop: make(chan struct{})}
+	load := &loadSampler{rooms: rooms, mets: mets, draining: rooms.Draining}
 	c, err := cluster.New(cluster.Config{
 		Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, LeaseTTL: cfg.EtcdLeaseTTL,
 		Self: cluster.NodeInfo{ID: cfg.NodeID, APIURL: cfg.PeerAPIURL(), CertSHA256: hex.EncodeToString(fp[:]),
@@ -58,10 +65,13 @@ func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Man
 			}
 			return nil
 		},
+		// One survivor (the one that claimed the loss in etcd) publishes the
+		// lost calls' call.ended, so webhooks and metrics see each once.
 		OnNodeLost: func(node string, calls []string) {
 			for _, id := range calls {
 				log.Warn("call ended: its node was lost", zap.String("call", id), zap.String("node", node),
-					zap.String("reason", "node_lost"))
+					zap.String("reason", nodeLostReason))
+				pub.Publish(events.Event{Type: events.CallEnded, CallID: id, Reason: nodeLostReason})
 			}
 		},
 		Logger: log,
@@ -70,7 +80,24 @@ func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Man
 		return nil, err
 	}
 	n.Cluster = c
+	// A drain takes the node out of placement at once, not at the next
+	// load record.
+	go func() {
+		select {
+		case <-rooms.DrainStarted():
+			c.Poke()
+		case <-n.stop:
+		}
+	}()
 	return n, nil
+}
+
+// Close leaves the cluster (after the node's calls ended). Idempotent.
+func (n *clusterNode) Close() {
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		n.Cluster.Close()
+	})
 }
 
 // loadSampler turns the room manager's and the metrics' running totals into

@@ -272,11 +272,25 @@ func TestClusterAcceptance(t *testing.T) {
 			_, body := a.do("GET", "/v1/cluster", "")
 			return !strings.Contains(string(body), `"cc03"`)
 		})
-		// One survivor reports each lost call, once.
-		waitUntil(t, "lost calls reported", 5*time.Second, func() bool {
-			return strings.Count(a.logs.String()+b.logs.String(), `"reason":"node_lost"`) >= len(onC)
-		})
+		// One survivor publishes call.ended (node_lost) for each lost call,
+		// once: the events reach its metrics (and its webhooks).
+		lostEvents := func() (n int) {
+			for _, via := range []*clusterProc{a, b} {
+				_, body := via.do("GET", "/metrics", "")
+				for _, l := range strings.Split(string(body), "\n") {
+					if v, ok := strings.CutPrefix(l, `orville_calls_ended_total{reason="node_lost"} `); ok {
+						f, _ := strconv.ParseFloat(v, 64)
+						n += int(f)
+					}
+				}
+			}
+			return n
+		}
+		waitUntil(t, "lost calls reported", 5*time.Second, func() bool { return lostEvents() >= len(onC) })
 		time.Sleep(500 * time.Millisecond)
+		if n := lostEvents(); n != len(onC) {
+			t.Errorf("%d call.ended node_lost events for %d lost calls", n, len(onC))
+		}
 		logs := a.logs.String() + b.logs.String()
 		for _, id := range onC {
 			if n := strings.Count(logs, `"call":"`+id+`","node":"cc03","reason":"node_lost"`); n != 1 {

@@ -103,7 +103,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	if err := mets.WatchRooms(rooms); err != nil {
 		return err
 	}
-	node, err := newClusterNode(cfg, cert, rooms, mets, nil, log)
+	node, err := newClusterNode(cfg, cert, rooms, mets, bus, log)
 	if err != nil {
 		return err
 	}
