@@ -94,7 +94,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 			member.Load().callEnded(id)
 		},
 		OnRemove: front.participantRemoved,
-		Events: bus,
+		Events:   bus,
 	})
 	if err != nil {
 		return err
