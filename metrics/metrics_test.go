@@ -22,10 +22,10 @@ func newTestMetrics(t *testing.T) *Metrics {
 
 func TestObserverCountsByKindAndReason(t *testing.T) {
 	m := newTestMetrics(t)
-	m.PacketIn(webrtc.RTPCodecTypeAudio, 100)
-	m.PacketIn(webrtc.RTPCodecTypeVideo, 1200)
-	m.PacketIn(webrtc.RTPCodecTypeVideo, 1000)
-	m.PacketOut(webrtc.RTPCodecTypeVideo, 1000, 300*time.Microsecond)
+	m.PacketsIn(webrtc.RTPCodecTypeAudio, 1, 100)
+	m.PacketsIn(webrtc.RTPCodecTypeVideo, 1, 1200)
+	m.PacketsIn(webrtc.RTPCodecTypeVideo, 1, 1000)
+	m.PacketsOut(webrtc.RTPCodecTypeVideo, 1, 1000, 300*time.Microsecond)
 	m.PacketDropped("queue_full")
 	m.PacketDropped("something new")
 	m.NACK(true)
@@ -60,7 +60,7 @@ func TestObserverCountsByKindAndReason(t *testing.T) {
 	}
 	// The histogram puts 300 µs in the ≤ 500 µs bucket and not in ≤ 250 µs.
 	exp := `
-# HELP orville_forwarding_latency_seconds Time from a packet leaving the publisher's SRTP reader to its SRTP write toward one subscriber.
+# HELP orville_forwarding_latency_seconds Time from the socket read of a publisher's packet to the sendmmsg of its batch toward subscribers (one observation per batch).
 # TYPE orville_forwarding_latency_seconds histogram
 `
 	var b strings.Builder
@@ -92,9 +92,9 @@ func TestObserverCountsByKindAndReason(t *testing.T) {
 func TestObserverDoesNotAllocate(t *testing.T) {
 	m := newTestMetrics(t)
 	allocs := testing.AllocsPerRun(1000, func() {
-		m.PacketIn(webrtc.RTPCodecTypeAudio, 120)
-		m.PacketOut(webrtc.RTPCodecTypeAudio, 120, 40*time.Microsecond)
-		m.PacketOut(webrtc.RTPCodecTypeVideo, 1200, 2*time.Millisecond)
+		m.PacketsIn(webrtc.RTPCodecTypeAudio, 1, 120)
+		m.PacketsOut(webrtc.RTPCodecTypeAudio, 1, 120, 40*time.Microsecond)
+		m.PacketsOut(webrtc.RTPCodecTypeVideo, 1, 1200, 2*time.Millisecond)
 		m.PacketDropped("evicted")
 		m.NACK(true)
 		m.PLI()
@@ -137,7 +137,7 @@ func BenchmarkObserverPerPacket(b *testing.B) {
 	m, _ := New(Config{Logger: zap.NewNop()})
 	b.ReportAllocs()
 	for b.Loop() {
-		m.PacketIn(webrtc.RTPCodecTypeAudio, 120)
-		m.PacketOut(webrtc.RTPCodecTypeAudio, 120, 40*time.Microsecond)
+		m.PacketsIn(webrtc.RTPCodecTypeAudio, 1, 120)
+		m.PacketsOut(webrtc.RTPCodecTypeAudio, 1, 120, 40*time.Microsecond)
 	}
 }

@@ -13,9 +13,9 @@ const numKinds = 3
 
 var kindLabels = [numKinds]string{"other", "audio", "video"}
 
-// Drop reasons the SFU reports (sfu/uptrack.go, downtrack.go, subscriber.go).
+// Drop reasons the SFU reports (grep PacketDropped in sfu/).
 // Each has its own pre-resolved counter; an unknown reason counts as "other".
-var dropReasons = [...]string{"malformed", "oversized", "queue_full", "evicted", "write", "other"}
+var dropReasons = [...]string{"malformed", "oversized", "queue_full", "write", "srtp", "srtcp", "unrouted", "unknown_ssrc", "control_queue_full", "unexpected_media", "other"}
 
 // media holds the packet-path counters, each resolved from its vector once
 // so that the Observer methods do no label lookup.
@@ -44,7 +44,7 @@ func newMedia(ns string, buckets []float64) media {
 	bout := counter("bytes_out_total", "RTP bytes (as cached, before the header rewrite and SRTP) forwarded to subscribers.", "kind")
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: ns, Name: "forwarding_latency_seconds", Buckets: buckets,
-		Help: "Time from a packet leaving the publisher's SRTP reader to its SRTP write toward one subscriber.",
+		Help: "Time from the socket read of a publisher's packet to the sendmmsg of its batch toward subscribers (one observation per batch).",
 	}, []string{"kind"})
 	m.vecs = append(m.vecs, lat)
 	for k := range numKinds {
@@ -74,17 +74,18 @@ func kindIndex(k webrtc.RTPCodecType) int {
 	return 0
 }
 
-// PacketIn implements sfu.Observer.
-func (m *media) PacketIn(kind webrtc.RTPCodecType, bytes int) {
+// PacketsIn implements sfu.Observer (once per batch and kind).
+func (m *media) PacketsIn(kind webrtc.RTPCodecType, packets, bytes int) {
 	k := kindIndex(kind)
-	m.packetsIn[k].Inc()
+	m.packetsIn[k].Add(float64(packets))
 	m.bytesIn[k].Add(float64(bytes))
 }
 
-// PacketOut implements sfu.Observer.
-func (m *media) PacketOut(kind webrtc.RTPCodecType, bytes int, latency time.Duration) {
+// PacketsOut implements sfu.Observer: a batch of forwarded packets and how
+// long it took from the socket read to the send.
+func (m *media) PacketsOut(kind webrtc.RTPCodecType, packets, bytes int, latency time.Duration) {
 	k := kindIndex(kind)
-	m.packetsOut[k].Inc()
+	m.packetsOut[k].Add(float64(packets))
 	m.bytesOut[k].Add(float64(bytes))
 	m.latency[k].Observe(latency.Seconds())
 }

@@ -74,7 +74,7 @@ func NewCall(cfg Config) (*Call, error) {
 // newPump returns an egress batch toward the subscribe socket for one
 // goroutine.
 func (c *Call) newPump() *pump {
-	return newPump(newBatchWriter(c.subSock.conn, func(error) { c.cfg.Observer.PacketDropped("write") }), c.epoch)
+	return newPump(newBatchWriter(c.subSock.conn, func(error) { c.cfg.Observer.PacketDropped("write") }), c.epoch, c.cfg.Observer)
 }
 
 // now is the packet path's clock: nanoseconds since the call began.

@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -44,13 +45,14 @@ type downTrack struct {
 	lastOutTS uint32
 	lastOutAt int64
 
-	history history
+	epoch     uint8 // numbers tsOffset changes, for the history
+	history   history
 
-	// For sender reports (RFC 3550 §6.4.1), read by the control loop.
-	packets, octets atomic.Uint32
-	srTS            atomic.Uint32 // the newest packet's RTP timestamp
-	srAt            atomic.Int64  // and when it went out
-	srShift         atomic.Uint32 // tsOffset, for translating the publisher's reports
+	// Sender reports (RFC 3550 §6.4.1) go out from the forwarder, once per
+	// reportInterval while it sends.
+	packets, octets uint32
+	nextSR          int64
+	srBuf           [28]byte
 
 	// RTX state (RFC 4588).
 	rtxSeq uint16
@@ -91,15 +93,38 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 		return
 	}
 	p.commit(d.sub.subT, len(out))
-	d.history.record(outSeq, seq, uint8(s.layer), outTS)
+	d.history.record(outSeq, seq, uint8(s.layer), d.epoch)
 	if seqNewer(outSeq, d.lastOut) || !d.sentAny {
 		d.lastOut, d.lastOutTS, d.lastOutAt, d.sentAny = outSeq, outTS, now, true
 	}
-	d.packets.Store(d.packets.Load() + 1)
-	d.octets.Store(d.octets.Load() + uint32(len(payload)))
-	d.srTS.Store(outTS)
-	d.srAt.Store(now)
-	d.up.cfg.Observer.PacketOut(d.up.kind, n, 0)
+	d.packets++
+	d.octets += uint32(len(payload))
+	p.counts.out(d.up.kind, n)
+	if now >= d.nextSR {
+		d.sendReport(s, now)
+	}
+}
+
+// sendReport sends a sender report. The NTP/RTP pair comes from the
+// publisher's own latest report when there is one, shifted by this down
+// track's timestamp offset — which keeps one publisher's audio and video in
+// sync at the receiver — otherwise from the last packet sent and the wall
+// clock.
+func (d *downTrack) sendReport(s *upStream, now int64) {
+	d.nextSR = now + int64(reportInterval)
+	clock := int64(d.up.clock)
+	var ntp uint64
+	var rtpTime uint32
+	if sr := s.sr.Load(); sr != nil && now-sr.at < 10*int64(time.Second) {
+		elapsed := now - sr.at
+		ntp = sr.ntp + uint64(elapsed)<<32/uint64(time.Second)
+		rtpTime = sr.rtp + uint32(elapsed*clock/1e9) + d.tsOffset
+	} else {
+		ntp = ntpTime(time.Now())
+		rtpTime = d.lastOutTS + uint32((now-d.lastOutAt)*clock/1e9)
+	}
+	n := appendSR(d.srBuf[:], d.ssrc, ntp, rtpTime, d.packets, d.octets)
+	d.sub.subT.writeRTCP(d.srBuf[:n])
 }
 
 // restart begins a new offset epoch: the next sequence number follows the
@@ -119,7 +144,8 @@ func (d *downTrack) restart(s *upStream, h *rtp.Header, now int64) {
 			d.tsOffset = 0
 		}
 		d.srcSSRC = s.ssrc
-		d.srShift.Store(d.tsOffset)
+		d.epoch++
+		d.history.setShift(d.epoch, d.tsOffset)
 	}
 }
 
@@ -164,7 +190,7 @@ func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) bool {
 		return false
 	}
 	e, ok := d.history.lookup(outSeq)
-	if !ok || now-e.lastRetx < retransmitGap {
+	if !ok || !d.history.mayRetransmit(outSeq, now) {
 		return false
 	}
 	s := d.up.stream(int(e.layer))
@@ -180,9 +206,9 @@ func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) bool {
 	if !ok {
 		return false
 	}
-	d.history.retransmitted(outSeq, now)
 	d.rtxSeq++
-	m := d.build(p.scratch, rtpMarker(buf), d.rtxPT, d.rtxSSRC, d.rtxSeq, e.outTS, nil, buf[start:end], int(outSeq))
+	outTS := rtpTimestamp(buf) + e.shift
+	m := d.build(p.scratch, rtpMarker(buf), d.rtxPT, d.rtxSSRC, d.rtxSeq, outTS, nil, buf[start:end], int(outSeq))
 	if m == 0 {
 		return false
 	}
@@ -194,60 +220,57 @@ func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) bool {
 	return true
 }
 
-// retransmitGap: one packet is resent at most this often, however many
-// NACKs ask for it (RFC 4585 §3.4 lets the sender suppress duplicates).
+// retransmitGap: one packet is resent at most this often.
 const retransmitGap = 20e6 // 20 ms in ns
 
 // history remembers, for the last historySize packets sent, where each came
 // from, so a NACK for an outgoing sequence number finds the cached packet.
-// The forwarder writes, the retransmitter reads: a seqlock per slot.
+// The forwarder writes one word per packet; the retransmitter reads it.
+// Timestamp offsets are kept per epoch (they change only when the source
+// stream does), so the word holds everything else.
 type history struct {
-	slots [historySize]historySlot
+	slots  [historySize]atomic.Uint64 // valid<<63 | layer<<40 | epoch<<32 | inSeq<<16 | outSeq
+	shifts [256]atomic.Uint32         // tsOffset of each epoch
+	retx   [historySize]retxMark      // the retransmitter's own
 }
 
 const historySize = 1024 // power of two; ~6 s of 1.5 Mb/s video
 
-type historySlot struct {
-	stamp    atomic.Uint32 // outSeq+1 | 1<<16 when valid, 0 while written
-	inSeq    atomic.Uint32
-	outTS    atomic.Uint32
-	layer    atomic.Uint32
-	lastRetx atomic.Int64
+type retxMark struct {
+	outSeq uint16
+	at     int64
 }
 
 type historyEntry struct {
-	inSeq    uint16
-	layer    uint8
-	outTS    uint32
-	lastRetx int64
+	inSeq uint16
+	layer uint8
+	shift uint32
 }
 
-func (h *history) record(outSeq, inSeq uint16, layer uint8, outTS uint32) {
-	s := &h.slots[outSeq&(historySize-1)]
-	s.stamp.Store(0)
-	s.inSeq.Store(uint32(inSeq))
-	s.outTS.Store(outTS)
-	s.layer.Store(uint32(layer))
-	s.lastRetx.Store(0)
-	s.stamp.Store(uint32(outSeq) + 1 | 1<<16)
+func (h *history) record(outSeq, inSeq uint16, layer, epoch uint8) {
+	h.slots[outSeq&(historySize-1)].Store(1<<63 | uint64(layer)<<40 | uint64(epoch)<<32 | uint64(inSeq)<<16 | uint64(outSeq))
 }
+
+func (h *history) setShift(epoch uint8, shift uint32) { h.shifts[epoch].Store(shift) }
 
 func (h *history) lookup(outSeq uint16) (historyEntry, bool) {
-	s := &h.slots[outSeq&(historySize-1)]
-	want := uint32(outSeq) + 1 | 1<<16
-	if s.stamp.Load() != want {
+	w := h.slots[outSeq&(historySize-1)].Load()
+	if w>>63 == 0 || uint16(w) != outSeq {
 		return historyEntry{}, false
 	}
-	e := historyEntry{inSeq: uint16(s.inSeq.Load()), layer: uint8(s.layer.Load()), outTS: s.outTS.Load(),
-		lastRetx: s.lastRetx.Load()}
-	if s.stamp.Load() != want {
-		return historyEntry{}, false
-	}
-	return e, true
+	return historyEntry{inSeq: uint16(w >> 16), layer: uint8(w >> 40), shift: h.shifts[uint8(w>>32)].Load()}, true
 }
 
-func (h *history) retransmitted(outSeq uint16, now int64) {
-	h.slots[outSeq&(historySize-1)].lastRetx.Store(now)
+// mayRetransmit lets one packet go again at most every retransmitGap,
+// however many NACKs ask for it (RFC 4585 §3.4 lets the sender suppress
+// duplicates); it marks the packet as sent now.
+func (h *history) mayRetransmit(outSeq uint16, now int64) bool {
+	m := &h.retx[outSeq&(historySize-1)]
+	if m.outSeq == outSeq && m.at != 0 && now-m.at < retransmitGap {
+		return false
+	}
+	m.outSeq, m.at = outSeq, now
+	return true
 }
 
 // tokenBucket bounds one subscriber's retransmissions, so that a lossy

@@ -40,11 +40,14 @@ type ParticipantInfo struct {
 	Tracks    []TrackInfo `json:"tracks"`
 }
 
-// Observer receives media-plane counters (Prometheus in production). Methods are
-// called on the packet path: they must be cheap and lock-free.
+// Observer receives media-plane counters (Prometheus in production). The
+// packet path reports once per batch, not per packet: PacketsIn and
+// PacketsOut carry a batch's totals for one kind, and latency is how long
+// that batch took from the socket read to its sendmmsg. The other methods
+// are for rare events. All must be cheap and must not block.
 type Observer interface {
-	PacketIn(kind webrtc.RTPCodecType, bytes int)
-	PacketOut(kind webrtc.RTPCodecType, bytes int, latency time.Duration)
+	PacketsIn(kind webrtc.RTPCodecType, packets, bytes int)
+	PacketsOut(kind webrtc.RTPCodecType, packets, bytes int, latency time.Duration)
 	PacketDropped(reason string)
 	NACK(retransmitted bool)
 	PLI()
@@ -52,8 +55,8 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) PacketIn(webrtc.RTPCodecType, int)                 {}
-func (nopObserver) PacketOut(webrtc.RTPCodecType, int, time.Duration) {}
-func (nopObserver) PacketDropped(string)                              {}
-func (nopObserver) NACK(bool)                                         {}
-func (nopObserver) PLI()                                              {}
+func (nopObserver) PacketsIn(webrtc.RTPCodecType, int, int)                 {}
+func (nopObserver) PacketsOut(webrtc.RTPCodecType, int, int, time.Duration) {}
+func (nopObserver) PacketDropped(string)                                    {}
+func (nopObserver) NACK(bool)                                               {}
+func (nopObserver) PLI()                                                    {}

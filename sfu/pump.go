@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 // pump is the egress of one goroutine that handles packets (a call socket's
@@ -24,14 +25,32 @@ type pump struct {
 	stamp   uint64 // this pump's current batch, for touched
 	now     int64  // when the current batch was read, ns since the call's epoch
 	epoch   time.Time
+	obs     Observer
+	counts  batchCounts
+}
+
+// batchCounts are the packet counters of one batch, handed to the Observer
+// at flush: no shared counter is touched per packet.
+type batchCounts struct {
+	inPackets, inBytes, outPackets, outBytes [3]int // by webrtc.RTPCodecType
+}
+
+func (c *batchCounts) in(kind webrtc.RTPCodecType, bytes int) {
+	c.inPackets[kind%3]++
+	c.inBytes[kind%3] += bytes
+}
+
+func (c *batchCounts) out(kind webrtc.RTPCodecType, bytes int) {
+	c.outPackets[kind%3]++
+	c.outBytes[kind%3] += bytes
 }
 
 // pumpBatch is how many datagrams a pump holds before it must flush: one
 // packet fanned out to a full call fits.
 const pumpBatch = 256
 
-func newPump(w batchWriter, epoch time.Time) *pump {
-	return &pump{w: w, epoch: epoch, out: newDatagrams(pumpBatch), scratch: make([]byte, maxDatagram),
+func newPump(w batchWriter, epoch time.Time, obs Observer) *pump {
+	return &pump{w: w, epoch: epoch, obs: obs, out: newDatagrams(pumpBatch), scratch: make([]byte, maxDatagram),
 		cached: make([]byte, maxPacketSize), touched: make([]*Participant, 0, 16)}
 }
 
@@ -70,6 +89,7 @@ func (p *pump) flush() {
 		p.w.writeBatch(p.out[:p.n])
 		p.n = 0
 	}
+	p.report()
 	if len(p.touched) > 0 {
 		for i, pt := range p.touched {
 			pt.afterIngest(p)
@@ -78,6 +98,24 @@ func (p *pump) flush() {
 		p.touched = p.touched[:0]
 	}
 	p.stamp++
+}
+
+// report hands the batch's counters to the Observer.
+func (p *pump) report() {
+	c := &p.counts
+	var latency time.Duration
+	for k := range c.inPackets {
+		if c.inPackets[k] > 0 {
+			p.obs.PacketsIn(webrtc.RTPCodecType(k), c.inPackets[k], c.inBytes[k])
+		}
+		if c.outPackets[k] > 0 {
+			if latency == 0 {
+				latency = time.Since(p.epoch) - time.Duration(p.now)
+			}
+			p.obs.PacketsOut(webrtc.RTPCodecType(k), c.outPackets[k], c.outBytes[k], latency)
+		}
+	}
+	*c = batchCounts{}
 }
 
 // touch notes that pt's packets were handled in this batch.

@@ -123,12 +123,11 @@ func (s *upStream) ingest(pkt []byte, h *rtp.Header, hlen int, now int64, p *pum
 	if end <= hlen { // padding only (bandwidth probes): nothing to forward
 		return
 	}
-	obs := t.cfg.Observer
-	obs.PacketIn(t.kind, len(pkt))
+	p.counts.in(t.kind, len(pkt))
 	s.recv.update(h.SequenceNumber, h.Timestamp, now, t.clock)
 	s.loss.arrived(h.SequenceNumber, now)
 	if !s.cache.store(h.SequenceNumber, pkt) {
-		obs.PacketDropped("oversized")
+		t.cfg.Observer.PacketDropped("oversized")
 		return
 	}
 	var ex ingestExt
