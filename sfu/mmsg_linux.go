@@ -15,6 +15,10 @@ import (
 // poller (syscall.RawConn): one system call moves a batch, the goroutine
 // parks only when the socket is empty, and nothing is allocated per
 // datagram (golang.org/x/net's ReadBatch allocates an address per message).
+// The socket is non-blocking, so both calls return at once: they are made
+// as raw system calls, without the scheduler's hand-off (entersyscall wakes
+// sysmon), which measured ~12 % less CPU per forwarded packet
+// (BENCHMARKS.md).
 
 // mmsgBatch is the kernel-facing state of one batch: headers, iovecs and
 // address buffers, reused for every call.
@@ -133,7 +137,7 @@ func (r *mmsgReader) readBatch(msgs []datagram) (int, error) {
 // recv runs inside RawConn.Read: false means "wait until readable".
 func (r *mmsgReader) recv(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.b.hdrs[0])),
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.b.hdrs[0])),
 			uintptr(r.count), unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
@@ -202,7 +206,7 @@ func (w *mmsgWriter) writeBatch(msgs []datagram) {
 // send runs inside RawConn.Write: false means "wait until writable".
 func (w *mmsgWriter) send(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.b.hdrs[w.start])),
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.b.hdrs[w.start])),
 			uintptr(w.count-w.start), 0, 0, 0)
 		switch e {
 		case 0:

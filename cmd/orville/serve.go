@@ -136,6 +136,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	if cfg.Pprof {
 		apiMux.Handle("/debug/pprof/", sig.Authorized(http.HandlerFunc(pprof.Index)))
 		apiMux.Handle("/debug/pprof/profile", sig.Authorized(http.HandlerFunc(pprof.Profile)))
+		apiMux.Handle("/debug/pprof/trace", sig.Authorized(http.HandlerFunc(pprof.Trace)))
 	}
 	// A clone: ServeTLS adds "h2" to its config's NextProtos, and the client
 	// listener (tcpsniff, plain http.Server.Serve) must not offer HTTP/2 it
