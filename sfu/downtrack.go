@@ -45,8 +45,8 @@ type downTrack struct {
 	lastOutTS uint32
 	lastOutAt int64
 
-	epoch     uint8 // numbers tsOffset changes, for the history
-	history   history
+	epoch   uint8 // numbers tsOffset changes, for the history
+	history history
 
 	// Sender reports (RFC 3550 §6.4.1) go out from the forwarder, once per
 	// reportInterval while it sends.
@@ -182,42 +182,52 @@ func (d *downTrack) build(b []byte, marker bool, pt uint8, ssrc uint32, seq uint
 	return n + copy(b[n:], payload)
 }
 
+// Outcomes of a NACKed packet.
+const (
+	nackSent       = iota // retransmitted
+	nackMissed            // not in the history or the cache, no RTX, or over the rate limit
+	nackSuppressed        // resent moments ago: a repeated request
+)
+
 // retransmit answers a NACK for outSeq from the publisher's cache, on the
 // RTX stream (RFC 4588): a new SSRC and sequence space, so a retransmission
 // never reuses an SRTP index.
-func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) bool {
+func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) int {
 	if !d.active.Load() || d.rtxPT == 0 || d.rtxCtx == nil {
-		return false
+		return nackMissed
 	}
 	e, ok := d.history.lookup(outSeq)
-	if !ok || !d.history.mayRetransmit(outSeq, now) {
-		return false
+	if !ok {
+		return nackMissed
+	}
+	if !d.history.mayRetransmit(outSeq, now) {
+		return nackSuppressed
 	}
 	s := d.up.stream(int(e.layer))
 	if s == nil || !d.limit.take(now) {
-		return false
+		return nackMissed
 	}
 	buf := p.cached
 	n := s.cache.load(e.inSeq, buf)
 	if n == 0 {
-		return false
+		return nackMissed
 	}
 	start, end, ok := rtpPayload(buf[:n])
 	if !ok {
-		return false
+		return nackMissed
 	}
 	d.rtxSeq++
 	outTS := rtpTimestamp(buf) + e.shift
 	m := d.build(p.scratch, rtpMarker(buf), d.rtxPT, d.rtxSSRC, d.rtxSeq, outTS, nil, buf[start:end], int(outSeq))
 	if m == 0 {
-		return false
+		return nackMissed
 	}
 	out, err := d.rtxCtx.EncryptRTP(p.slot()[:0], p.scratch[:m], &p.ehdr)
 	if err != nil {
-		return false
+		return nackMissed
 	}
 	p.commit(d.sub.subT, len(out))
-	return true
+	return nackSent
 }
 
 // retransmitGap: one packet is resent at most this often.

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"go.uber.org/zap"
@@ -38,7 +37,6 @@ type fanoutRig struct {
 	seq       uint16
 	plain     []byte
 	enc       []byte
-	hdr       rtp.Header
 	kind      string
 }
 
@@ -59,12 +57,16 @@ func testContext(tb testing.TB) *srtp.Context {
 func newFanoutRig(tb testing.TB, kind string, n int) *fanoutRig {
 	cfg := Config{Logger: zap.NewNop(), Observer: nopObserver{}, PLIInterval: time.Hour}
 	c := &Call{cfg: cfg, epoch: time.Now(), log: zap.NewNop()}
-	pubT := &transport{cfg: &c.cfg, log: zap.NewNop()}
+	return newFanoutRigOn(tb, c, kind, n, netip.MustParseAddrPort("127.0.0.1:40000"))
+}
+
+// newFanoutRigOn wires the rig into c; subscribers' packets go to dst.
+func newFanoutRigOn(tb testing.TB, c *Call, kind string, n int, dst netip.AddrPort) *fanoutRig {
+	pubT := &transport{cfg: &c.cfg, log: zap.NewNop(), sock: c.pubSock}
 	p := &Participant{id: "pub", call: c, cfg: &c.cfg, log: zap.NewNop(), pubT: pubT,
 		tracks: map[string]*upTrack{}, nackBuf: make([]uint16, 0, 64), rtcpBuf: make([]byte, 1200)}
-	p.twcc = twcc.NewRecorder(1)
 	pubT.sink = publishSink{p}
-	pubT.inUDP = testContext(tb)
+	pubT.inUDP, pubT.rtcpOut, pubT.rtcpBuf = testContext(tb), testContext(tb), make([]byte, maxDatagram)
 	sec := &pubSection{mid: "0", kind: kind, trackID: "t", ssrcs: []uint32{1000},
 		ext: extIDs{mid: 9, audioLevel: 5, twcc: 7}}
 	up := newUpTrack(p, sec)
@@ -80,7 +82,7 @@ func newFanoutRig(tb testing.TB, kind string, n int) *fanoutRig {
 	for i := range n {
 		subT := &transport{cfg: &c.cfg, log: zap.NewNop()}
 		subT.path.Store(pathUDP)
-		a := netip.MustParseAddrPort("127.0.0.1:40000")
+		a := dst
 		subT.remote.Store(&a)
 		sp := &Participant{id: "sub", subT: subT}
 		d := &downTrack{up: up, sub: sp, mid: "3", ssrc: uint32(2000 + i), pt: ptOpus, ctx: testContext(tb)}

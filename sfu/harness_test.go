@@ -26,9 +26,11 @@ type testPeer struct {
 	audio    *webrtc.TrackLocalStaticRTP
 	video    *webrtc.TrackLocalStaticRTP
 
+	closing  atomic.Bool // close was called: late offers are not errors
 	mu       sync.Mutex
 	ready    chan struct{}            // closed once p is set: offers can arrive before Join returns
 	received map[string]*atomic.Int64 // "participant/kind" → packets
+	seqs     map[string]*seqSet       // "participant/kind" → sequence numbers seen
 	events   []string
 	closed   chan string
 }
@@ -61,8 +63,21 @@ func newTestCall(t *testing.T, port int) *Call {
 
 func joinTestPeer(t *testing.T, c *Call, id string) *testPeer {
 	t.Helper()
-	api := testAPI(t)
-	tp := &testPeer{t: t, id: id, received: map[string]*atomic.Int64{}, closed: make(chan string, 1), ready: make(chan struct{})}
+	return joinTestPeerAPI(t, c, id, testAPI(t))
+}
+
+func joinTestPeerAPI(t *testing.T, c *Call, id string, api *webrtc.API) *testPeer {
+	t.Helper()
+	return joinTestPeerAPIWith(t, c, id, api, nil)
+}
+
+// joinTestPeerAPIWith lets hook take over a received track (it returns true
+// when it read the track to its end).
+func joinTestPeerAPIWith(t *testing.T, c *Call, id string, api *webrtc.API,
+	hook func(*webrtc.TrackRemote, *webrtc.RTPReceiver) bool) *testPeer {
+	t.Helper()
+	tp := &testPeer{t: t, id: id, received: map[string]*atomic.Int64{}, seqs: map[string]*seqSet{},
+		closed: make(chan string, 1), ready: make(chan struct{})}
 	var err error
 	if tp.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -70,7 +85,10 @@ func joinTestPeer(t *testing.T, c *Call, id string) *testPeer {
 	if tp.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
-	tp.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	tp.sub.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		if hook != nil && hook(tr, recv) {
+			return
+		}
 		key := tr.StreamID() + "/" + tr.Kind().String()
 		tp.mu.Lock()
 		n := tp.received[key]
@@ -78,12 +96,19 @@ func joinTestPeer(t *testing.T, c *Call, id string) *testPeer {
 			n = &atomic.Int64{}
 			tp.received[key] = n
 		}
+		seen := tp.seqs[key]
+		if seen == nil {
+			seen = &seqSet{}
+			tp.seqs[key] = seen
+		}
 		tp.mu.Unlock()
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			n.Add(1)
+			seen.add(pkt.SequenceNumber)
 		}
 	})
 	if tp.p, err = c.Join(id, tp); err != nil {
@@ -137,6 +162,52 @@ func (tp *testPeer) send(ctx context.Context) {
 	}
 }
 
+// seqSet records the sequence numbers of one received stream, unwrapped.
+type seqSet struct {
+	mu   sync.Mutex
+	seen map[int64]bool
+	last int64
+}
+
+func (s *seqSet) add(seq uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[int64]bool{}
+		s.last = int64(seq)
+	}
+	ext := s.last + int64(int16(seq-uint16(s.last)))
+	s.seen[ext] = true
+	s.last = max(s.last, ext)
+}
+
+// missing counts the sequence numbers in [from, to] never received, and the
+// range's size; from and to come from mark.
+func (s *seqSet) missing(from, to int64) (lost, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for q := from; q <= to; q++ {
+		total++
+		if !s.seen[q] {
+			lost++
+		}
+	}
+	return lost, total
+}
+
+// mark is the highest sequence number so far.
+func (s *seqSet) mark() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func (tp *testPeer) stream(from, kind string) *seqSet {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return tp.seqs[from+"/"+kind]
+}
+
 func (tp *testPeer) count(from, kind string) int64 {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
@@ -147,6 +218,7 @@ func (tp *testPeer) count(from, kind string) int64 {
 }
 
 func (tp *testPeer) close() {
+	tp.closing.Store(true)
 	_ = tp.pub.Close()
 	_ = tp.sub.Close()
 }
@@ -159,7 +231,7 @@ func (tp *testPeer) SubscribeOffer(sdp string) {
 	go func() {
 		<-tp.ready
 		if err := tp.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-			if tp.p.isClosed() || tp.sub.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			if tp.p.isClosed() || tp.closing.Load() {
 				return
 			}
 			tp.t.Errorf("%s: subscribe offer: %v", tp.id, err)
@@ -167,7 +239,7 @@ func (tp *testPeer) SubscribeOffer(sdp string) {
 		}
 		answer, err := tp.sub.CreateAnswer(nil)
 		if err != nil {
-			if tp.p.isClosed() || tp.sub.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			if tp.p.isClosed() || tp.closing.Load() {
 				return
 			}
 			tp.t.Errorf("%s: answer: %v", tp.id, err)
@@ -176,7 +248,7 @@ func (tp *testPeer) SubscribeOffer(sdp string) {
 		gathered := webrtc.GatheringCompletePromise(tp.sub)
 		_ = tp.sub.SetLocalDescription(answer)
 		<-gathered
-		if err := tp.p.SubscribeAnswer(tp.sub.LocalDescription().SDP); err != nil && !errors.Is(err, ErrClosed) {
+		if err := tp.p.SubscribeAnswer(tp.sub.LocalDescription().SDP); err != nil && !errors.Is(err, ErrClosed) && !tp.closing.Load() {
 			tp.t.Errorf("%s: SubscribeAnswer: %v", tp.id, err)
 		}
 	}()

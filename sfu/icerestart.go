@@ -10,8 +10,8 @@ import "go.uber.org/zap"
 func (p *Participant) RestartICE() {
 	p.mu.Lock()
 	p.iceRestart = true
+	p.changed()
 	p.mu.Unlock()
-	p.kick()
 }
 
 // restartICEIfAsked runs on the negotiation goroutine before an offer is

@@ -6,11 +6,12 @@ import "sync/atomic"
 // no WebRTC sender exceeds a 1500-byte path MTU.
 const maxPacketSize = 1500
 
-// packetCache keeps the last N packets of one published track, indexed by RTP
-// sequence number, so that forwarding passes a sequence number instead of a copy
-// and NACKs (RFC 4585 §6.2.1) are answered without asking the publisher.
+// packetCache keeps the last N packets of one published stream, indexed by
+// RTP sequence number, so that NACKs (RFC 4585 §6.2.1) are answered without
+// asking the publisher.
 //
-// One goroutine (the track's reader) stores; any number read. Each slot is a
+// One goroutine (the stream's ingest) stores; any number read (the
+// retransmitters). Each slot is a
 // seqlock: the stamp is odd while the slot is written, and a reader that sees the
 // stamp change during its copy discards what it read. Readers only copy out, so a
 // slow reader never blocks the writer, and nothing is allocated after creation.
@@ -18,6 +19,7 @@ type packetCache struct {
 	mask  uint16
 	buf   []byte // len(slots) * maxPacketSize
 	slots []cacheSlot
+	guard raceGuard // nothing, except under the race detector (raceguard_*.go)
 }
 
 type cacheSlot struct {
@@ -51,7 +53,9 @@ func (c *packetCache) store(seq uint16, pkt []byte) bool {
 	s := &c.slots[i]
 	s.stamp.Store(stampOf(seq) - 1) // odd: being written
 	off := int(i) * maxPacketSize
+	c.guard.lock()
 	copy(c.buf[off:off+len(pkt)], pkt)
+	c.guard.unlock()
 	s.size.Store(uint32(len(pkt)))
 	s.stamp.Store(stampOf(seq))
 	return true
@@ -71,7 +75,9 @@ func (c *packetCache) load(seq uint16, dst []byte) int {
 		return 0
 	}
 	off := int(i) * maxPacketSize
+	c.guard.rlock()
 	copy(dst[:n], c.buf[off:off+n])
+	c.guard.runlock()
 	if s.stamp.Load() != want { // overwritten while copying
 		return 0
 	}

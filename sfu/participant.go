@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -47,7 +46,8 @@ type Participant struct {
 	discoverLeft int    // unknown SSRCs still worth a look (bounds a flood)
 
 	// Publish ingress state: only the goroutine on the publish path.
-	twcc       *twcc.Recorder
+	twcc       twccRecorder
+	twccMedia  uint32        // an SSRC the feedback names (the latest recorded)
 	twccID     atomic.Uint32 // the publisher's transport-wide-cc extension ID
 	lastTWCC   int64
 	nackBuf    []uint16
@@ -73,7 +73,6 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 		discoverLeft: 64, nackBuf: make([]uint16, 0, 64), rtcpBuf: make([]byte, 1200),
 		negotiate: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
-	p.twcc = twcc.NewRecorder(p.rtcpSSRC)
 	empty := map[uint32]*upStream{}
 	p.streams.Store(&empty)
 	p.sub.init()

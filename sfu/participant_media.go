@@ -31,7 +31,8 @@ func (s publishSink) rtp(_ *transport, plain []byte, pm *pump) {
 	now := pm.now
 	if id := uint8(p.twccID.Load()); id != 0 {
 		if b := h.GetExtension(id); len(b) >= 2 {
-			p.twcc.Record(h.SSRC, binary.BigEndian.Uint16(b), now/1000)
+			p.twcc.record(binary.BigEndian.Uint16(b), now)
+			p.twccMedia = h.SSRC
 		}
 	}
 	st.ingest(plain, h, start, now, pm)
@@ -128,12 +129,10 @@ func (p *Participant) afterIngest(pm *pump) {
 			}
 		}
 	}
-	if now-p.lastTWCC >= twccInterval && p.twcc.PacketsHeld() > 0 {
+	if now-p.lastTWCC >= twccInterval && p.twcc.pending() {
 		p.lastTWCC = now
-		for _, pkt := range p.twcc.BuildFeedbackPacket() {
-			if b, err := pkt.Marshal(); err == nil {
-				p.pubT.writeRTCP(b)
-			}
+		if n := p.twcc.build(p.rtcpBuf, p.rtcpSSRC, p.twccMedia); n > 0 {
+			p.pubT.writeRTCP(p.rtcpBuf[:n])
 		}
 	}
 }
@@ -160,7 +159,9 @@ func (s subscribeSink) rtcp(_ *transport, plain []byte, pm *pump) {
 			ssrc, ok := mediaSSRC(pkt)
 			if d := p.downBySSRC(ssrc); ok && d != nil && d.ssrc == ssrc {
 				nackPairs(pkt, func(seq uint16) {
-					p.cfg.Observer.NACK(d.retransmit(seq, pm.now, pm))
+					if r := d.retransmit(seq, pm.now, pm); r != nackSuppressed {
+						p.cfg.Observer.NACK(r == nackSent)
+					}
 				})
 			}
 		case pt == rtcpPSFB && (count == fmtPLI || count == fmtFIR):

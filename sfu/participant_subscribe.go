@@ -91,7 +91,7 @@ func (p *Participant) subscribe(up *upTrack) {
 	}
 	p.sub.publish()
 	up.addSubscriber(d)
-	p.kick()
+	p.changed()
 }
 
 // unsubscribe stops up toward this participant (up.mu held by the caller).
@@ -103,7 +103,7 @@ func (p *Participant) unsubscribe(up *upTrack) {
 		return
 	}
 	p.removeDownLocked(d)
-	p.kick()
+	p.changed()
 }
 
 func (p *Participant) removeDownLocked(d *downTrack) {
@@ -144,7 +144,14 @@ func randomSSRC() uint32 {
 	return binary.BigEndian.Uint32(b[:]) | 1 // never 0
 }
 
-// kick asks the negotiation goroutine for a new subscribe offer.
+// changed records (p.mu held) that the next subscribe offer must differ
+// from the last one, and wakes the negotiation goroutine.
+func (p *Participant) changed() {
+	p.sub.needs = true
+	p.kick()
+}
+
+// kick wakes the negotiation goroutine.
 func (p *Participant) kick() {
 	select {
 	case p.negotiate <- struct{}{}:
@@ -153,46 +160,49 @@ func (p *Participant) kick() {
 }
 
 // negotiateLoop makes subscribe offers one at a time. An offer the client
-// never answers is given up after OfferTimeout, so one lost answer cannot
-// stop every later subscription.
+// never answers is given up after OfferTimeout, once there is something new
+// to offer, so one lost answer cannot stop every later subscription (and a
+// silent client gets no more offers than changes).
 func (p *Participant) negotiateLoop() {
 	defer p.wg.Done()
-	p.kick() // the first offer opens the transport before anything is published
+	p.mu.Lock()
+	p.sub.needs = true // the first offer opens the transport before anything is published
+	p.mu.Unlock()
 	for {
-		var timeout <-chan time.Time
-		p.mu.Lock()
-		if pend := p.sub.pending; pend != nil {
-			timeout = time.After(time.Until(pend.sent.Add(p.cfg.OfferTimeout)))
+		p.restartICEIfAsked()
+		offer, wait := p.nextOffer()
+		if offer != "" {
+			if p.isClosed() {
+				return
+			}
+			p.handler.SubscribeOffer(offer)
+			continue
 		}
-		p.mu.Unlock()
 		select {
 		case <-p.negotiate:
-		case <-timeout:
-			p.mu.Lock()
-			if p.sub.pending != nil && time.Since(p.sub.pending.sent) >= p.cfg.OfferTimeout {
-				p.log.Warn("subscribe offer unanswered: offering again", zap.Int("version", p.sub.pending.version))
-				p.sub.pending = nil
-				p.sub.needs = true
-			}
-			p.mu.Unlock()
+		case <-wait:
 		case <-p.closed:
 			return
 		}
-		p.restartICEIfAsked()
-		p.mu.Lock()
-		if p.sub.pending != nil {
-			p.sub.needs = true
-			p.mu.Unlock()
-			continue
-		}
-		p.sub.needs = false
-		offer := p.buildOfferLocked()
-		p.mu.Unlock()
-		if p.isClosed() {
-			return
-		}
-		p.handler.SubscribeOffer(offer)
 	}
+}
+
+// nextOffer returns the offer to send now, or what to wait for.
+func (p *Participant) nextOffer() (string, <-chan time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.sub.needs {
+		return "", nil
+	}
+	if pend := p.sub.pending; pend != nil {
+		if left := time.Until(pend.sent.Add(p.cfg.OfferTimeout)); left > 0 {
+			return "", time.After(left)
+		}
+		p.log.Warn("subscribe offer unanswered: offering again", zap.Int("version", pend.version))
+		p.sub.pending = nil
+	}
+	p.sub.needs = false
+	return p.buildOfferLocked(), nil
 }
 
 // buildOfferLocked assigns slots to subscriptions and writes the offer.
@@ -280,9 +290,7 @@ func (p *Participant) SubscribeAnswer(answer string) error {
 		}
 	}
 	p.activateDownsLocked()
-	if p.sub.needs {
-		p.kick()
-	}
+	p.kick() // changes made while the offer was pending go out now
 	return nil
 }
 
