@@ -132,14 +132,14 @@ func TestVNetLossRecoveryAndBlackholeIsolation(t *testing.T) {
 	lost, total := video("lossy").missing(start["lossy"], end["lossy"])
 	t.Logf("lossy subscriber: %d of %d video packets missing after NACK recovery (path loss %d%% each way); NACKs answered %d, unanswered %d",
 		lost, total, lossPercent, obs.nackOK.Load(), obs.nackMissed.Load())
-	if total < 400 || float64(lost) >= 0.005*float64(total) {
+	if total < 200 || float64(lost) >= 0.005*float64(total) {
 		t.Errorf("lossy subscriber lost %d of %d video packets: want < 0.5%% after recovery", lost, total)
 	}
 	if obs.nackOK.Load() == 0 {
 		t.Error("no NACK was answered from the cache")
 	}
 	lost, total = video("clean").missing(start["clean"], end["clean"])
-	if lost > 0 || total < 400 {
+	if lost > 0 || total < 200 {
 		t.Errorf("clean subscriber lost %d of %d video packets while another path was lossy or dark", lost, total)
 	}
 	// The publisher's own stream reached the server whole throughout.
