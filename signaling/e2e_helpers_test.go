@@ -34,7 +34,7 @@ type testServer struct {
 
 type serverOpt func(*roommgr.Config, *signaling.Config)
 
-func startServer(t *testing.T, portStart int, opts ...serverOpt) *testServer {
+func startServer(t testing.TB, portStart int, opts ...serverOpt) *testServer {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	rcfg := roommgr.Config{PortStart: portStart, MaxCalls: 4, MaxParticipants: 5,

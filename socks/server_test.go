@@ -35,7 +35,7 @@ type world struct {
 	authCalls   int
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{otherUDPGot: make(chan []byte, 16)}
 	var err error
@@ -105,7 +105,7 @@ func (w *world) grant() *Grant {
 	}
 }
 
-func newServer(t *testing.T, w *world, mod func(*Config)) *Server {
+func newServer(t testing.TB, w *world, mod func(*Config)) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -92,12 +92,12 @@ const testGrant = "0123456789abcdef"
 
 // newTestServer serves TURN on a loopback port; wrap, if given, wraps the
 // listener (TLS).
-func newTestServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Server, string) {
+func newTestServer(t testing.TB, wrap ...func(net.Listener) net.Listener) (*Server, string) {
 	s, addr, _ := newRevocableServer(t, wrap...)
 	return s, addr
 }
 
-func newRevocableServer(t *testing.T, wrap ...func(net.Listener) net.Listener) (*Server, string, *revoked) {
+func newRevocableServer(t testing.TB, wrap ...func(net.Listener) net.Listener) (*Server, string, *revoked) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

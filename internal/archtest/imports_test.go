@@ -157,7 +157,7 @@ func TestImportRules(t *testing.T) {
 		n, _ := rel(p.ImportPath)
 		names = append(names, n)
 	}
-	for _, must := range []string{"sfu", "roommgr", "signaling", "e2ee", "client", "cluster"} {
+	for _, must := range []string{"sfu", "roommgr", "signaling", "e2ee", "client", "cluster", "socks"} {
 		if !slices.Contains(names, must) {
 			t.Fatalf("go list did not report %s (got %v)", must, names)
 		}

@@ -27,7 +27,7 @@ func stunBinding() []byte {
 	return b
 }
 
-func newTestListener(t *testing.T, mod func(*Config)) (*Listener, *tls.Config) {
+func newTestListener(t testing.TB, mod func(*Config)) (*Listener, *tls.Config) {
 	t.Helper()
 	cert, err := tlsutil.SelfSigned([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
