@@ -240,6 +240,32 @@ func TestClusterAcceptance(t *testing.T) {
 		}
 		keep = append(keep, mp)
 	}
+	// The nodes' registered load follows their media: participants and
+	// packets/s of aa01 and bb02 as any node lists them.
+	waitUntil(t, "load records show the media", 8*time.Second, func() bool {
+		_, body := cc.do("GET", "/v1/cluster", "")
+		var v struct {
+			Nodes []struct {
+				ID   string
+				Load struct {
+					Calls, Participants, PairsFree int
+					PacketsPerSecond, CPU          float64
+				}
+			}
+		}
+		if json.Unmarshal(body, &v) != nil {
+			return false
+		}
+		ok := 0
+		for _, n := range v.Nodes {
+			l := n.Load
+			if (n.ID == "aa01" || n.ID == "bb02") && l.Participants >= 2 && l.PacketsPerSecond > 0 && l.CPU > 0 &&
+				l.Calls >= 1 && l.PairsFree == maxCalls-l.Calls {
+				ok++
+			}
+		}
+		return ok == 2
+	})
 	flow := watchFlow(keep...)
 	t.Run("kill -9 of a node", func(t *testing.T) {
 		var onC []string
