@@ -230,6 +230,10 @@ func TestBadInputIsRefusedAndIsolated(t *testing.T) {
 		}
 	})
 	t.Run("removed participant cannot rejoin with its old token", func(t *testing.T) {
+		// Someone stays, so the call does not end (leave grace) while p1 is out.
+		stay := dialWS(t, ts)
+		send(t, stay, joinMsg(ts.token(t, call, "p2")))
+		next(t, stay, "joined")
 		tok := ts.token(t, call, "p1")
 		in := dialWS(t, ts)
 		send(t, in, joinMsg(tok))

@@ -35,6 +35,10 @@ func TestRemovalRevokesEarlierTokensAfterReinvite(t *testing.T) {
 		t.Fatalf("two tokens share one id: %v", ids)
 	}
 
+	// Someone stays, so the call does not end (leave grace) while erin is out.
+	stay := dialWS(t, ts)
+	send(t, stay, joinMsg(ts.token(t, call, "frank")))
+	next(t, stay, "joined")
 	in := dialWS(t, ts)
 	send(t, in, joinMsg(first))
 	next(t, in, "joined")
