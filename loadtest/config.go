@@ -50,6 +50,10 @@ type Config struct {
 	// ServerPID, when not 0, is the server's process id on this host: its
 	// CPU time and memory are read from /proc.
 	ServerPID int
+	// JoinConcurrency bounds the joins in flight (0: 16). 1 joins one
+	// participant at a time: each join then measures the server's join path
+	// into a call of growing size, not the load generator's own CPU.
+	JoinConcurrency int
 	// ProcRoot is where /proc is (tests point it elsewhere); default "/proc".
 	ProcRoot string
 
@@ -103,6 +107,12 @@ func (c *Config) validate() error {
 	}
 	if c.Duration <= 0 {
 		return errors.New("loadtest: --duration must be positive")
+	}
+	if c.JoinConcurrency < 0 {
+		return errors.New("loadtest: JoinConcurrency must not be negative")
+	}
+	if c.JoinConcurrency == 0 {
+		c.JoinConcurrency = maxConcurrentJoins
 	}
 	if c.ServerPID < 0 {
 		return errors.New("loadtest: --server-pid must be a process id")

@@ -77,7 +77,7 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 // subscribers computes the per-subscriber rows and their summaries: join
 // time, loss, jitter and the latency mean and maximum.
 func (s *sampler) subscribers(rep *Report) {
-	var joins, losses, jitA, jitV, stJoined, stPub, stSub []float64
+	var joins, dialJoins, losses, jitA, jitV, stJoined, stPub, stSub []float64
 	var latSum time.Duration
 	var latFrames uint64
 	var tot totals
@@ -128,6 +128,7 @@ func (s *sampler) subscribers(rep *Report) {
 			continue // tracks announced, nothing arrived: counted as no join
 		}
 		row.JoinMs = ms(first.Sub(p.callStart))
+		dialJoins = append(dialJoins, ms(first.Sub(p.dialStart)))
 		stJoined = append(stJoined, ms(st.JoinDuration))
 		if st.Publish.ConnectedAfter > 0 {
 			stPub = append(stPub, ms(st.Publish.ConnectedAfter))
@@ -162,6 +163,7 @@ func (s *sampler) subscribers(rep *Report) {
 	}
 	sortSubscribers(rep.Subscribers)
 	rep.JoinTimeMs = distOf(joins)
+	rep.JoinFromDialMs = distOf(dialJoins)
 	rep.JoinStagesMs = JoinStages{Joined: distOf(stJoined), PublishConnected: distOf(stPub), SubscribeConnected: distOf(stSub)}
 	rep.Loss.Subscribers = distOf(losses)
 	rep.Loss.PacketsLost, rep.Loss.PacketsExpected = tot.lost, tot.expected

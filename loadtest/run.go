@@ -14,7 +14,7 @@ import (
 	"github.com/orville/orville/client"
 )
 
-// maxConcurrentJoins bounds the client.Join calls in flight (see join).
+// maxConcurrentJoins is the default bound on client.Join calls in flight (see join).
 const maxConcurrentJoins = 16
 
 // maxJoinErrors bounds the join errors the report repeats.
@@ -24,6 +24,7 @@ const maxJoinErrors = 5
 type participant struct {
 	call, id     string
 	callStart    time.Time // the start-call request for its call
+	dialStart    time.Time // its own WebSocket dial (after waiting for a join slot)
 	audio, video bool
 	c            *client.Client
 	err          error
@@ -70,7 +71,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, configError{err}
 	}
-	r := &runner{cfg: cfg, hc: cfg.httpClient(), dials: make(chan struct{}, maxConcurrentJoins)}
+	r := &runner{cfg: cfg, hc: cfg.httpClient(), dials: make(chan struct{}, cfg.JoinConcurrency)}
 	defer r.hc.CloseIdleConnections()
 	r.api = &client.APIClient{BaseURL: strings.TrimRight(cfg.APIURL, "/"), Secret: cfg.APISecret, HTTPClient: r.hc}
 	r.prog = newProgress(cfg.Progress, cfg.Calls*cfg.Participants, cfg.Duration)
@@ -205,6 +206,7 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 		p.err = ctx.Err()
 		return
 	}
+	p.dialStart = time.Now()
 	c, err := client.Join(ctx, ccfg)
 	<-r.dials
 	if err != nil {

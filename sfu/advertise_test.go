@@ -45,8 +45,8 @@ func TestAnswerAdvertisesPublicIP(t *testing.T) {
 			cands = append(cands, l)
 		}
 	}
-	if len(cands) == 0 || !strings.Contains(answer, "a=ice-lite") {
-		t.Fatalf("answer has no candidates or is not ICE-lite:\n%s", answer)
+	if len(cands) == 0 || strings.Contains(answer, "a=ice-lite") {
+		t.Fatalf("answer has no candidates or claims ICE-lite (the server is a full agent):\n%s", answer)
 	}
 	for _, l := range cands {
 		if !strings.Contains(l, public+" 41010 typ host") || strings.Contains(l, "127.0.0.1") {

@@ -77,10 +77,10 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 	p.streams.Store(&empty)
 	p.sub.init()
 	var err error
-	if p.pubT, err = newTransport(p.cfg, c.pubSock, c.cert, "publish", publishSink{p}, p.log); err != nil {
+	if p.pubT, err = newTransport(p.cfg, c.pubSock, c.cert, "publish", false, publishSink{p}, p.log); err != nil {
 		return nil, fmt.Errorf("sfu: publish transport: %w", err)
 	}
-	if p.subT, err = newTransport(p.cfg, c.subSock, c.cert, "subscribe", subscribeSink{p}, p.log); err != nil {
+	if p.subT, err = newTransport(p.cfg, c.subSock, c.cert, "subscribe", true, subscribeSink{p}, p.log); err != nil {
 		p.pubT.close()
 		return nil, fmt.Errorf("sfu: subscribe transport: %w", err)
 	}
@@ -111,7 +111,7 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 func (p *Participant) ID() string { return p.id }
 
 // Publish applies the client's offer for its publish transport and returns the
-// answer, complete with the server's candidates (ICE-lite, no trickle needed).
+// answer, complete with the server's candidates (no trickle needed).
 // A later offer may add or stop tracks, or restart ICE (new credentials).
 func (p *Participant) Publish(offer string) (string, error) {
 	o, err := parsePublishOffer(offer)
@@ -220,7 +220,9 @@ func sortedSections(m map[string]*pubSection) []*pubSection {
 	return out
 }
 
-// AddCandidate adds a trickled client candidate to one transport.
+// AddCandidate takes a trickled client candidate for one transport: it is
+// checked for syntax only (see newTransport: the server learns client
+// addresses from their checks).
 func (p *Participant) AddCandidate(publish bool, c webrtc.ICECandidateInit) error {
 	t := p.subT
 	if publish {
@@ -230,7 +232,7 @@ func (p *Participant) AddCandidate(publish bool, c webrtc.ICECandidateInit) erro
 	if s == "" {
 		return nil // end of candidates
 	}
-	if err := t.addRemoteCandidate(s); err != nil {
+	if err := t.checkRemoteCandidate(s); err != nil {
 		return fmt.Errorf("sfu: candidate: %w", err)
 	}
 	return nil

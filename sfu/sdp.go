@@ -40,8 +40,7 @@ func (w *sdpWriter) line(format string, args ...any) {
 
 func (w *sdpWriter) String() string { return w.b.String() }
 
-// sessionHeader writes the session part: ICE-lite (RFC 8839 §5.3) and the
-// BUNDLE group (RFC 8843 §7).
+// sessionHeader writes the session part and the BUNDLE group (RFC 8843 §7).
 func (w *sdpWriter) sessionHeader(sessionID uint64, version int, bundle []string) {
 	w.line("v=0")
 	w.line("o=orville %d %d IN IP4 0.0.0.0", sessionID, version)
@@ -50,7 +49,6 @@ func (w *sdpWriter) sessionHeader(sessionID uint64, version int, bundle []string
 	if len(bundle) > 0 {
 		w.line("a=group:BUNDLE %s", strings.Join(bundle, " "))
 	}
-	w.line("a=ice-lite")
 	w.line("a=msid-semantic: WMS *")
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/orville/orville/internal/pionlog"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/dtls/v3/pkg/crypto/fingerprint"
+	"github.com/pion/ice/v4"
 	"github.com/pion/srtp/v3"
 	"go.uber.org/zap"
 )
@@ -62,7 +63,13 @@ func (t *transport) connect(r remoteParams) {
 		}
 	}()
 	began := time.Now()
-	conn, err := t.agent.Accept(ctx, r.ufrag, r.pwd)
+	var conn *ice.Conn
+	var err error
+	if t.controlling {
+		conn, err = t.agent.Dial(ctx, r.ufrag, r.pwd)
+	} else {
+		conn, err = t.agent.Accept(ctx, r.ufrag, r.pwd)
+	}
 	if err != nil {
 		t.connectFailed("ice", err)
 		return
