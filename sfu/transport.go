@@ -28,9 +28,9 @@ type transport struct {
 	name        string // "publish" or "subscribe"
 	controlling bool   // ICE role (RFC 8445 §6.1.1): the offerer controls
 	cfg         *Config
-	sock *callSocket
-	log  *zap.Logger
-	sink mediaSink
+	sock        *callSocket
+	log         *zap.Logger
+	sink        mediaSink
 
 	agent      *ice.Agent
 	ufrag, pwd string // ours; replaced on an ICE restart
