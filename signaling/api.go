@@ -33,6 +33,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /v1/calls/{eventId}/participants", accessBearer, s.apiAddParticipant},
 		{"DELETE /v1/calls/{eventId}/participants/{id}", accessBearer, s.apiRemoveParticipant},
 		{"GET /v1/cluster", accessBearer, s.apiCluster},
+		{"POST /v1/drain", accessBearer, s.apiDrain},
 		{"GET /healthz", accessPublic, s.healthz},
 		{"GET /readyz", accessSource, s.apiReadyz},
 		{"GET /v1/openapi.yaml", accessSource, serveOpenAPI},

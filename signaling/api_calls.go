@@ -234,12 +234,11 @@ func (s *Server) apiReadyz(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
-	free := s.rooms.PairsFree()
-	if free <= 0 {
-		noCap := &roommgr.NoCapacityError{MaxCalls: s.rooms.Config().MaxCalls}
-		writeError(w, http.StatusServiceUnavailable, apiCodeNoCapacity, noCap.Error())
+	if e := s.notReady(); e != nil {
+		e.write(w)
 		return
 	}
+	free := s.rooms.PairsFree()
 	writeJSON(w, http.StatusOK, struct {
 		Status    string `json:"status"`
 		CallsFree int    `json:"callsFree"`

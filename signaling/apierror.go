@@ -20,6 +20,7 @@ const (
 	apiCodeParticipantNotFound = "participant_not_found"
 	apiCodeNoCapacity          = "no_capacity"
 	apiCodeShuttingDown        = "shutting_down"
+	apiCodeDraining            = "draining"
 	apiCodeClusterUnavailable  = "cluster_unavailable"
 	apiCodePeerUnreachable     = "peer_unreachable"
 	apiCodeInternal            = "internal"

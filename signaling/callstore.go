@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"net/http"
+	"strconv"
 )
 
 // callStore is how the API reaches calls. localCalls holds this node's room
@@ -31,9 +32,16 @@ type apiErr struct {
 	status  int
 	code    string
 	message string
+	// retryAfter, if set, is sent as Retry-After (seconds, RFC 9110 §10.2.3).
+	retryAfter int
 }
 
-func (e *apiErr) write(w http.ResponseWriter) { writeError(w, e.status, e.code, e.message) }
+func (e *apiErr) write(w http.ResponseWriter) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	writeError(w, e.status, e.code, e.message)
+}
 
 func errorf(status int, code, message string) *apiErr {
 	return &apiErr{status: status, code: code, message: message}

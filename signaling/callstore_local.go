@@ -32,6 +32,8 @@ func (l *localCalls) create(ctx context.Context, req createCallRequest) (startCa
 	switch {
 	case errors.As(err, &noCap):
 		return startCallResponse{}, errorf(http.StatusServiceUnavailable, apiCodeNoCapacity, noCap.Error())
+	case errors.Is(err, roommgr.ErrDraining):
+		return startCallResponse{}, errDraining()
 	case errors.Is(err, roommgr.ErrClosed):
 		return startCallResponse{}, errorf(http.StatusServiceUnavailable, apiCodeShuttingDown, "the server is shutting down")
 	case err != nil:

@@ -44,18 +44,27 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := runServer(ctx, cfg, log, level, stderr); err != nil {
+	// SIGTERM drains, SIGINT stops now (drain.go); buffered for both and a
+	// second one.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := runServerSignals(context.Background(), sigs, cfg, log, level, stderr); err != nil {
 		log.Error("server stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-// runServer runs until ctx is done, then shuts down: listeners first, then
-// client sessions, then calls.
+// runServer runs until ctx is done or a drain (POST /v1/drain) completes.
 func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level zap.AtomicLevel, stderr io.Writer) error {
+	return runServerSignals(ctx, nil, cfg, log, level, stderr)
+}
+
+// runServerSignals runs until ctx is done, a signal stops it or a drain
+// completes (drainer), then shuts down: calls first (server_shutdown, so
+// that clients and webhooks learn why), then listeners and client sessions.
+func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Config, log *zap.Logger, level zap.AtomicLevel, stderr io.Writer) error {
 	cert, err := certificate(cfg)
 	if err != nil {
 		return err
@@ -103,12 +112,17 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 	if err := mets.WatchRooms(rooms); err != nil {
 		return err
 	}
+	drain := newDrainer(rooms, cfg.DrainTimeout, log)
+	if _, err := bus.Subscribe("drain", drain.handleEvent); err != nil {
+		return err
+	}
 	node, err := newClusterNode(cfg, cert, rooms, mets, bus, log)
 	if err != nil {
 		return err
 	}
 	if node != nil {
 		member.Store(node)
+		drain.onStart = node.Poke // the others stop placing calls here at once
 		// Calls end (and unpin) before the node leaves, so that its leaving
 		// is not mistaken for a loss by the others.
 		defer func() { rooms.Close(); node.Close() }()
@@ -166,8 +180,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *zap.Logger, level z
 		fmt.Fprintf(stderr, "try: ORVILLE_API_SECRET=%s orville test-calling --api %s --insecure\n", cfg.APISecret, cfg.APIURL())
 	}
 
-	<-ctx.Done()
-	log.Info("shutting down")
+	drain.wait(ctx, sigs)
+	rooms.Close() // every call still running ends with server_shutdown
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = apiSrv.Shutdown(sctx)

@@ -98,6 +98,10 @@ type Config struct {
 	// resolved to public-ip and the api-listen port when empty.
 	AdvertiseAPI string
 
+	// DrainTimeout bounds a drain (SIGTERM, POST /v1/drain): calls still
+	// running then end with reason server_shutdown.
+	DrainTimeout time.Duration
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is json or console.

@@ -86,6 +86,8 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 		}
 	}
 
+	c.finishOperations(bad)
+
 	if c.Cluster == "" {
 		bad("cluster", "must not be empty")
 	}

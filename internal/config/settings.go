@@ -146,6 +146,11 @@ func settings() []setting {
 			help: "where the other cluster nodes reach this node's API (default: public-ip and the api-listen port)",
 			set:  stringField(func(c *Config) *string { return &c.AdvertiseAPI })},
 
+		// Operations: drain, health probes, webhooks (README "Install", docs/webhooks.md).
+		{name: "drain-timeout", arg: "DURATION", def: "1h",
+			help: "on SIGTERM or POST /v1/drain, take no new calls and let running ones go on this long; then end them (server_shutdown) and exit; 0 ends them at once",
+			set:  durationField(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+
 		{name: "log-level", arg: "LEVEL", def: "info",
 			help: "log verbosity: debug, info, warn or error",
 			set:  enumField(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
