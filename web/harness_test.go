@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/orville/orville/client"
+	"github.com/orville/orville/internal/netnstest"
 	"github.com/orville/orville/internal/tlsutil"
 	"github.com/orville/orville/roommgr"
 	"github.com/orville/orville/signaling"
@@ -78,19 +79,42 @@ func (l *trackingListener) cutAll() int {
 
 func startCallServer(t *testing.T, portStart int, tap func(participant, trackID string, payload []byte)) *callServer {
 	t.Helper()
+	return startCallServerIn(t, portStart, tap, nil, "127.0.0.1")
+}
+
+// startCallServerIn runs the server's media sockets and client port on ip
+// inside ns (nil: the test's own namespace); the API stays on loopback.
+func startCallServerIn(t *testing.T, portStart int, tap func(participant, trackID string, payload []byte), ns *netnstest.NS, ip string) *callServer {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	rooms, err := roommgr.New(roommgr.Config{PortStart: portStart, MaxCalls: 2, MaxParticipants: 5,
-		ListenIP: net.IPv4(127, 0, 0, 1), PublicIP: "127.0.0.1", NodeID: "web1",
-		EmptyTimeout: time.Minute, LeaveGrace: time.Second, MaxCallDuration: time.Hour, Logger: log, Tap: tap})
+	rc := roommgr.Config{PortStart: portStart, MaxCalls: 2, MaxParticipants: 5,
+		ListenIP: net.ParseIP(ip), PublicIP: ip, NodeID: "web1",
+		EmptyTimeout: time.Minute, LeaveGrace: time.Second, MaxCallDuration: time.Hour, Logger: log, Tap: tap}
+	var ln net.Listener
+	if ns != nil {
+		n, err := ns.Net()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Net = n
+		if ln, err = ns.Listen("tcp", net.JoinHostPort(ip, "0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rooms, err := roommgr.New(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tlsutil.SelfSigned([]string{"127.0.0.1"}, time.Hour)
+	cert, err := tlsutil.SelfSigned([]string{ip}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &callServer{rooms: rooms, spki: tlsutil.SPKIHash(cert.Leaf)}
 	s.rtc = httptest.NewUnstartedServer(nil)
+	if ln != nil {
+		_ = s.rtc.Listener.Close()
+		s.rtc.Listener = ln
+	}
 	s.conns = &trackingListener{Listener: s.rtc.Listener}
 	s.rtc.Listener = s.conns
 	s.rtc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -177,10 +201,10 @@ func (b *browser) sentToServer() []string {
 	return append([]string(nil), b.sent...)
 }
 
-func newBrowser(t *testing.T, name string, s *callServer) *browser {
+func newBrowser(t *testing.T, name string, s *callServer, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	browsertest.Require(t)
-	opts := browsertest.Options(s.spki, t.TempDir())
+	opts := append(browsertest.Options(s.spki, t.TempDir()), extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {

@@ -5,6 +5,7 @@ package browsertest
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -48,4 +49,21 @@ func Options(spki, userDataDir string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.UserDataDir(userDataDir),
 	}
+}
+
+// WrapCommand runs Chromium under a prefix command, e.g. "ip netns exec NS"
+// to put it in a network namespace. chromedp talks to the browser over a
+// pipe (inherited file descriptors), which the prefix passes on.
+func WrapCommand(prefix ...string) chromedp.ExecAllocatorOption {
+	return chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+		path, err := exec.LookPath(prefix[0])
+		if err != nil {
+			path = prefix[0]
+		}
+		cmd.Args = append(append(append([]string{}, prefix...), cmd.Path), cmd.Args[1:]...)
+		cmd.Path = path
+		// What chromedp sets itself when nothing modifies the command: its
+		// own process group, killed with the test.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	})
 }

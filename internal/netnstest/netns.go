@@ -93,26 +93,45 @@ func (n *NS) Nft(t testing.TB, rules string) {
 // Do runs f on an OS thread that has entered the namespace: sockets f opens
 // (listen, dial) belong to it for their whole life, whatever goroutine uses
 // them later. Goroutines f starts run elsewhere, in the process's own
-// namespace. The thread is never returned to the runtime's pool: it exits
-// with f's goroutine, so no other goroutine runs in the namespace by chance.
+// namespace. The thread returns to the process's namespace afterwards; if
+// it cannot, it is left locked and ends with its goroutine. (A thread that
+// ends takes with it the children it forked with Pdeathsig set, as
+// browsers are started: so threads must not end needlessly.)
 func (n *NS) Do(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock: the thread ends with this goroutine
-		fd, err := syscall.Open("/run/netns/"+n.Name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		runtime.LockOSThread()
+		home, err := syscall.Open("/proc/thread-self/ns/net", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			errc <- fmt.Errorf("netns %s: %w", n.Name, err)
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: own namespace: %w", err)
 			return
 		}
-		_, _, e := syscall.RawSyscall(sysSetns, uintptr(fd), syscall.CLONE_NEWNET, 0)
-		_ = syscall.Close(fd)
-		if e != 0 {
-			errc <- fmt.Errorf("setns %s: %w", n.Name, e)
+		defer syscall.Close(home)
+		if err := setns(n.Name); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
 			return
 		}
-		errc <- f()
+		err = f()
+		if _, _, e := syscall.RawSyscall(sysSetns, uintptr(home), syscall.CLONE_NEWNET, 0); e == 0 {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
+}
+
+func setns(name string) error {
+	fd, err := syscall.Open("/run/netns/"+name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	defer syscall.Close(fd)
+	if _, _, e := syscall.RawSyscall(sysSetns, uintptr(fd), syscall.CLONE_NEWNET, 0); e != 0 {
+		return fmt.Errorf("setns %s: %w", name, e)
+	}
+	return nil
 }
 
 // DialContext dials from inside the namespace.

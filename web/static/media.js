@@ -32,8 +32,13 @@ export class Media {
     this.closed = false;
   }
 
-  newPC() {
-    const cfg = { iceServers: this.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+  // newPC makes a transport. The publish offer uses bundlePolicy
+  // max-compat: with max-bundle Firefox offers every m-section after the
+  // first as bundle-only (port 0, RFC 8843 §6), which the server reads as
+  // rejected; max-compat gives each a port, and the server's answer still
+  // bundles them on one transport.
+  newPC(bundlePolicy = 'max-bundle') {
+    const cfg = { iceServers: this.iceServers, bundlePolicy, rtcpMuxPolicy: 'require' };
     if (this.worker && !scriptTransform) cfg.encodedInsertableStreams = true;
     const pc = new RTCPeerConnection(cfg);
     return pc;
@@ -66,7 +71,7 @@ export class Media {
     this.sub = this.newPC();
     this.subSent = this.trickle(this.sub, 'subscribe');
     this.sub.ontrack = (ev) => this.onRemoteTrack(ev);
-    this.pub = this.newPC();
+    this.pub = this.newPC('max-compat');
     this.pubSent = this.trickle(this.pub, 'publish');
     for (const pc of [this.pub, this.sub]) {
       const name = pc === this.pub ? 'publish' : 'subscribe';
@@ -116,8 +121,8 @@ export class Media {
     const answer = await Promise.race([answered, timeout]);
     this.pubWait = null;
     if (!answer || this.closed) return;
-    await this.pub.setRemoteDescription({ type: 'answer', sdp: answer });
-    this.loopbackOnly = onlyLoopback(answer);
+    this.loopbackOnly = onlyLoopback(answer); // before ICE can fail on it
+    await this.pub.setRemoteDescription({ type: 'answer', sdp: serverSDP(answer) });
   }
 
   // handle takes a signaling message for the transports; sock is the socket
@@ -142,7 +147,8 @@ export class Media {
   answerSubscribe(sdp, sock) {
     this.offers = this.offers.then(async () => {
       if (this.closed) return;
-      await this.sub.setRemoteDescription({ type: 'offer', sdp });
+      this.loopbackOnly = onlyLoopback(sdp);
+      await this.sub.setRemoteDescription({ type: 'offer', sdp: serverSDP(sdp) });
       const answer = await this.sub.createAnswer();
       await this.sub.setLocalDescription(answer);
       if (this.sig.send({ type: 'answer', transport: 'subscribe', sdp: answer.sdp }, sock)) this.subSent();
@@ -290,6 +296,12 @@ function preferCodec(transceiver, kind) {
   const caps = RTCRtpReceiver.getCapabilities(kind);
   const codecs = caps ? caps.codecs.filter((c) => c.mimeType.toLowerCase() === mime) : [];
   if (codecs.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(codecs);
+}
+
+// serverSDP makes the server's SDP acceptable to every browser: RFC 8122 §5
+// writes fingerprints in upper-case hex, and Firefox refuses lower case.
+export function serverSDP(sdp) {
+  return sdp.replace(/^(a=fingerprint:\S+ )(\S+)/gm, (_, k, v) => k + v.toUpperCase());
 }
 
 // sections splits SDP into its session part and m-sections.
