@@ -187,8 +187,10 @@ func sorted(s []string) []string {
 // owner, and the pins in etcd agree with who was told it won.
 func TestPinRaceOneOwner(t *testing.T) {
 	e := etcdtest.Start(t)
-	a := newMember(t, e.Endpoint, "a", nil)
-	b := newMember(t, e.Endpoint, "b", nil)
+	// Atomicity is under test, not speed: 400 transactions at once get time.
+	slow := func(c *Config) { c.OpTimeout, c.LeaseTTL = 10*time.Second, 10*time.Second }
+	a := newMember(t, e.Endpoint, "a", slow)
+	b := newMember(t, e.Endpoint, "b", slow)
 	for _, m := range []*member{a, b} {
 		waitFor(t, "ready", 5*time.Second, func() bool { return m.Ready() == nil })
 	}

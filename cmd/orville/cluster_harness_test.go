@@ -23,7 +23,7 @@ const clusterSecret = "cluster-test-api-secret-0123456789"
 
 // clusterTTL is the nodes' lease TTL in the cluster tests: short, so that a
 // lost node is noticed quickly.
-const clusterTTL = 2 * time.Second
+const clusterTTL = 3 * time.Second
 
 // syncBuffer collects a process's output; the test reads it on failure
 // while the process may still be writing.

@@ -51,7 +51,7 @@ func Require(t testing.TB) {
 func Start(t testing.TB) *Etcd {
 	t.Helper()
 	Require(t)
-	e := &Etcd{t: t, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
+	e := &Etcd{t: t, dir: dataDir(t), clientPort: freePort(t), peerPort: freePort(t)}
 	e.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", e.clientPort)
 	e.Restart()
 	t.Cleanup(e.Stop)
@@ -108,6 +108,17 @@ func (e *Etcd) Stop() {
 	_ = e.cmd.Process.Kill()
 	<-e.done
 	e.cmd = nil
+}
+
+// dataDir is on tmpfs (/dev/shm) where there is one: etcd fsyncs every
+// write, and on a disk shared with a loaded test run a sync can take longer
+// than the nodes' request timeout. The cluster tests test Orville, not disks.
+func dataDir(t testing.TB) string {
+	if d, err := os.MkdirTemp("/dev/shm", "etcdtest-"); err == nil {
+		t.Cleanup(func() { _ = os.RemoveAll(d) })
+		return d
+	}
+	return t.TempDir()
 }
 
 func freePort(t testing.TB) int {
