@@ -24,9 +24,7 @@ import (
 // for node losses. Built only with --etcd-endpoints.
 type clusterNode struct {
 	*cluster.Cluster
-	sig       atomic.Pointer[signaling.Server] // set once the API server exists
-	stop      chan struct{}
-	closeOnce sync.Once
+	sig atomic.Pointer[signaling.Server] // set once the API server exists
 }
 
 // nodeLostReason is call.ended's reason for the calls of a node whose lease
@@ -45,7 +43,7 @@ func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Man
 		}
 	}
 	fp := sha256.Sum256(cert.Certificate[0])
-	n := &clusterNode{stop: make(chan struct{})}
+	n := &clusterNode{}
 	load := &loadSampler{rooms: rooms, mets: mets, draining: rooms.Draining}
 	c, err := cluster.New(cluster.Config{
 		Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, LeaseTTL: cfg.EtcdLeaseTTL,
@@ -80,24 +78,7 @@ func newClusterNode(cfg *config.Config, cert tls.Certificate, rooms *roommgr.Man
 		return nil, err
 	}
 	n.Cluster = c
-	// A drain takes the node out of placement at once, not at the next
-	// load record.
-	go func() {
-		select {
-		case <-rooms.DrainStarted():
-			c.Poke()
-		case <-n.stop:
-		}
-	}()
 	return n, nil
-}
-
-// Close leaves the cluster (after the node's calls ended). Idempotent.
-func (n *clusterNode) Close() {
-	n.closeOnce.Do(func() {
-		close(n.stop)
-		n.Cluster.Close()
-	})
 }
 
 // loadSampler turns the room manager's and the metrics' running totals into

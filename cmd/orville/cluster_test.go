@@ -351,6 +351,34 @@ func TestClusterAcceptance(t *testing.T) {
 			return true
 		})
 	})
+	// A draining node gets no new calls; its calls go on.
+	t.Run("drain removes a node from placement", func(t *testing.T) {
+		if st, body := b.do("POST", "/v1/drain", ""); st != http.StatusAccepted {
+			t.Fatalf("drain bb02: %d %s", st, body)
+		}
+		waitUntil(t, "bb02 registered as draining", 5*time.Second, func() bool {
+			_, body := a.do("GET", "/v1/cluster", "")
+			var v struct {
+				Nodes []struct {
+					ID   string
+					Load struct{ Draining bool }
+				}
+			}
+			_ = json.Unmarshal(body, &v)
+			for _, n := range v.Nodes {
+				if n.ID == "bb02" {
+					return n.Load.Draining
+				}
+			}
+			return false
+		})
+		for i := range 6 {
+			via := []*clusterProc{a, b}[i%2]
+			if ans := via.startCall(t); ans.State.PID != "aa01" {
+				t.Fatalf("a new call went to %s while bb02 drains and cc03 is dead", ans.State.PID)
+			}
+		}
+	})
 	gap, samples := flow.finish()
 	t.Logf("calls on the surviving nodes: longest pause in media %v over %d samples", gap, samples)
 	if gap > 1500*time.Millisecond {
