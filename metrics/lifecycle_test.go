@@ -78,3 +78,23 @@ func TestDrainGauges(t *testing.T) {
 		t.Fatalf("draining: draining %v, calls left %v; want 1, 1", d, l)
 	}
 }
+
+func TestWebhookCounters(t *testing.T) {
+	m := newTestMetrics(t)
+	m.WebhookDelivered("hooks.example.com")
+	m.WebhookDelivered("hooks.example.com")
+	m.WebhookRetried("hooks.example.com")
+	m.WebhookDropped("hooks.example.com", "expired")
+	for _, c := range []struct {
+		got, want float64
+		what      string
+	}{
+		{testutil.ToFloat64(m.webhooks.delivered.WithLabelValues("hooks.example.com")), 2, "delivered"},
+		{testutil.ToFloat64(m.webhooks.retried.WithLabelValues("hooks.example.com")), 1, "retried"},
+		{testutil.ToFloat64(m.webhooks.dropped.WithLabelValues("hooks.example.com", "expired")), 1, "dropped"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}

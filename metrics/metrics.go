@@ -65,6 +65,7 @@ type Metrics struct {
 
 	media
 	lifecycle
+	webhooks    webhookCounters
 	apiRequests *prometheus.CounterVec
 
 	mu        sync.Mutex
@@ -83,11 +84,12 @@ func New(cfg Config) (*Metrics, error) {
 	m := &Metrics{cfg: cfg, log: cfg.Logger.Named("metrics"), reg: prometheus.NewRegistry()}
 	m.media = newMedia(cfg.Namespace, cfg.LatencyBuckets)
 	m.lifecycle = newLifecycle(cfg.Namespace)
+	m.webhooks = newWebhookCounters(cfg.Namespace)
 	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: cfg.Namespace, Name: "api_requests_total",
 		Help: "HTTP API requests by route pattern and status code.",
 	}, []string{"route", "code"})
-	cs := append(append(m.media.collectors(), m.lifecycle.collectors()...), m.apiRequests,
+	cs := append(append(append(m.media.collectors(), m.lifecycle.collectors()...), m.webhooks.collectors()...), m.apiRequests,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: cfg.Namespace}),
 		collectors.NewGoCollector(),
 	)

@@ -44,6 +44,12 @@ const procSecret = "drain-test-api-secret-0123456789"
 // and waits until its API answers.
 func startProc(t *testing.T, bin string, portStart int, extra ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, bin, nil, portStart, extra...)
+}
+
+// startProcEnv is startProc with extra environment variables.
+func startProcEnv(t *testing.T, bin string, env []string, portStart int, extra ...string) *proc {
+	t.Helper()
 	p := &proc{apiPort: freeTCPPort(t), tcpPort: freeTCPPort(t), socksPort: freeTCPPort(t), portStart: portStart,
 		secret: procSecret, exited: make(chan struct{})}
 	args := append([]string{"serve", "--dev", "--api-secret", procSecret,
@@ -52,6 +58,7 @@ func startProc(t *testing.T, bin string, portStart int, extra ...string) *proc {
 		"--socks-listen", fmt.Sprintf("127.0.0.1:%d", p.socksPort),
 		"--port-start", fmt.Sprint(portStart), "--max-calls", "2", "--log-format", "json"}, extra...)
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = &lockedWriter{mu: &p.logsMu, w: &p.logs}
 	p.cmd.Stderr = io.Discard
 	if err := p.cmd.Start(); err != nil {

@@ -76,12 +76,19 @@ func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Co
 		return err
 	}
 	defer mets.Close()
-	// The bus outlives the room manager (deferred after it, so closed before
-	// it): the last calls' events reach every subscriber.
+	// The bus outlives the room manager (deferred before it, so closed after
+	// it): the last calls' events reach every subscriber; the webhooks flush
+	// after the bus.
 	bus, err := events.NewBus(events.Config{Logger: log, OnDrop: mets.EventDropped})
 	if err != nil {
 		return err
 	}
+	closeHooks, err := startWebhooks(cfg, bus, mets, log)
+	if err != nil {
+		bus.Close()
+		return err
+	}
+	defer closeHooks()
 	defer bus.Close()
 	if _, err := bus.Subscribe("metrics", mets.HandleEvent); err != nil {
 		return err

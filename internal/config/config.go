@@ -101,6 +101,13 @@ type Config struct {
 	// DrainTimeout bounds a drain (SIGTERM, POST /v1/drain): calls still
 	// running then end with reason server_shutdown.
 	DrainTimeout time.Duration
+	// WebhookURLs receive every life-cycle event (package webhooks), signed
+	// with WebhookSecret; each attempt is bounded by WebhookTimeout, an event
+	// is retried until it is WebhookRetryFor old.
+	WebhookURLs     []string
+	WebhookSecret   string
+	WebhookTimeout  time.Duration
+	WebhookRetryFor time.Duration
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string

@@ -116,6 +116,21 @@ type flagValue struct{ value string }
 func (f *flagValue) String() string     { return f.value }
 func (f *flagValue) Set(v string) error { f.value = v; return nil }
 
+// listFlagValue lets a list setting be repeated: "--webhook-url A
+// --webhook-url B" is "A,B".
+type listFlagValue struct {
+	flagValue
+	set bool
+}
+
+func (f *listFlagValue) Set(v string) error {
+	if f.set && f.value != "" && v != "" {
+		v = f.value + "," + v
+	}
+	f.value, f.set = v, true
+	return nil
+}
+
 // boolFlagValue lets "--dev" stand for "--dev=true".
 type boolFlagValue struct{ flagValue }
 
@@ -131,6 +146,10 @@ func parseFlags(table []setting, args []string) (source, error) {
 	for _, s := range table {
 		if s.arg == "" {
 			v := &boolFlagValue{}
+			values[s.name] = &v.flagValue
+			fs.Var(v, s.name, s.help)
+		} else if s.list {
+			v := &listFlagValue{}
 			values[s.name] = &v.flagValue
 			fs.Var(v, s.name, s.help)
 		} else {

@@ -30,9 +30,44 @@ func TestOperationsSettings(t *testing.T) {
 		want string
 	}{
 		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout (ORVILLE_DRAIN_TIMEOUT) must not be negative"},
+		{[]string{"--webhook-url", "https://hooks.example.com/orville"}, "--webhook-secret (ORVILLE_WEBHOOK_SECRET) is required with --webhook-url"},
+		{[]string{"--webhook-url", "https://hooks.example.com/orville", "--webhook-secret", "short"}, "--webhook-secret (ORVILLE_WEBHOOK_SECRET) must be at least 16"},
+		{[]string{"--webhook-url", "ftp://hooks.example.com/"}, "not an http:// or https:// URL"},
+		{[]string{"--webhook-timeout", "0s"}, "--webhook-timeout (ORVILLE_WEBHOOK_TIMEOUT) must be positive"},
+		{[]string{"--webhook-retry-for", "0s"}, "--webhook-retry-for (ORVILLE_WEBHOOK_RETRY_FOR) must be positive"},
 	} {
 		if msg := loadErr(t, append([]string{"--api-secret", testSecret}, tt.args...), env()); !strings.Contains(msg, tt.want) {
 			t.Errorf("%v: error %q does not contain %q", tt.args, msg, tt.want)
 		}
+	}
+}
+
+// --webhook-url is a list: repeated flags add up, the environment and YAML
+// take commas (YAML also a sequence); the flag replaces what lower layers said.
+func TestWebhookSettings(t *testing.T) {
+	const secret = "webhook-secret-0123456789"
+	c := mustLoad(t, []string{"--api-secret", testSecret}, env(), hostIP())
+	if len(c.WebhookURLs) != 0 || c.WebhookTimeout != 5*time.Second || c.WebhookRetryFor != 10*time.Minute {
+		t.Fatalf("defaults: %v %v %v", c.WebhookURLs, c.WebhookTimeout, c.WebhookRetryFor)
+	}
+	c = mustLoad(t, []string{"--api-secret", testSecret, "--webhook-secret", secret,
+		"--webhook-url", "https://a.example/h", "--webhook-url", "https://b.example/h,http://c.example:8080/h"}, env(), hostIP())
+	if strings.Join(c.WebhookURLs, " ") != "https://a.example/h https://b.example/h http://c.example:8080/h" || c.WebhookSecret != secret {
+		t.Fatalf("repeated flag: %q", c.WebhookURLs)
+	}
+	file := writeFile(t, "webhook-url:\n  - https://file.example/1\n  - https://file.example/2\nwebhook-secret: "+secret+"\nwebhook-timeout: 2s\n")
+	c = mustLoad(t, []string{"--api-secret", testSecret, "--config", file}, env(), hostIP())
+	if strings.Join(c.WebhookURLs, " ") != "https://file.example/1 https://file.example/2" || c.WebhookTimeout != 2*time.Second {
+		t.Fatalf("from YAML: %q %v", c.WebhookURLs, c.WebhookTimeout)
+	}
+	c = mustLoad(t, []string{"--api-secret", testSecret, "--config", file},
+		env("ORVILLE_WEBHOOK_URL", "https://env.example/1,https://env.example/2", "ORVILLE_WEBHOOK_RETRY_FOR", "1m"), hostIP())
+	if strings.Join(c.WebhookURLs, " ") != "https://env.example/1 https://env.example/2" || c.WebhookRetryFor != time.Minute {
+		t.Fatalf("from the environment: %q %v", c.WebhookURLs, c.WebhookRetryFor)
+	}
+	c = mustLoad(t, []string{"--api-secret", testSecret, "--config", file, "--webhook-url", "https://flag.example/"},
+		env("ORVILLE_WEBHOOK_URL", "https://env.example/1"), hostIP())
+	if strings.Join(c.WebhookURLs, " ") != "https://flag.example/" {
+		t.Fatalf("flag over env and file: %q", c.WebhookURLs)
 	}
 }
