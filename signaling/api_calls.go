@@ -228,12 +228,6 @@ func (s *Server) apiRemoveParticipant(w http.ResponseWriter, r *http.Request) {
 // apiReadyz says whether a new call would get a port pair, so a load balancer
 // can steer calls to a server with room.
 func (s *Server) apiReadyz(w http.ResponseWriter, _ *http.Request) {
-	if s.clustered != nil {
-		if err := s.clustered.coord.Ready(); err != nil {
-			s.clustered.unavailable(err).write(w)
-			return
-		}
-	}
 	if e := s.notReady(); e != nil {
 		e.write(w)
 		return

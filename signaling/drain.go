@@ -18,9 +18,14 @@ func errDraining() *apiErr {
 	return e
 }
 
-// notReady says why this node would refuse a new call now (draining, no free
-// port pair), or nil.
+// notReady says why this node would refuse a new call now (etcd out of
+// reach in a cluster, draining, no free port pair), or nil.
 func (s *Server) notReady() *apiErr {
+	if s.clustered != nil {
+		if err := s.clustered.coord.Ready(); err != nil {
+			return s.clustered.unavailable(err)
+		}
+	}
 	if s.rooms.Draining() {
 		return errDraining()
 	}

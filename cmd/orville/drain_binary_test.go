@@ -258,6 +258,19 @@ func (p *proc) firstStatus(t *testing.T, start time.Time, method, path string, w
 	}
 }
 
+// healthProbe is a kubelet's readiness probe on --health-listen: plain
+// HTTP, no secret.
+func (p *proc) healthProbe(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", p.healthPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
 // probe is one API answer and how long it took.
 type probe struct {
 	status int
@@ -316,7 +329,12 @@ func TestSIGTERMDrainsThenExitsWhenTheLastCallEnds(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	p := startProc(t, bin, 44300, "--drain-timeout", "5m")
+	health := freeTCPPort(t)
+	p := startProc(t, bin, 44300, "--drain-timeout", "5m", "--health-listen", fmt.Sprintf("127.0.0.1:%d", health))
+	p.healthPort = health
+	if status, body := p.healthProbe(t); status != 200 || body != `{"status":"ready"}` {
+		t.Fatalf("health listener before the drain: %d %s", status, body)
+	}
 	call, clients := p.callWith(t, "alice", "bob")
 	// Warm connections, so the timing below is the server's, not a handshake's.
 	p.firstStatus(t, time.Now(), "GET", "/readyz", http.StatusOK)
@@ -342,6 +360,9 @@ func TestSIGTERMDrainsThenExitsWhenTheLastCallEnds(t *testing.T) {
 	}
 	if create.status != 503 || errorCode(create.body) != "draining" || create.header.Get("Retry-After") == "" {
 		t.Fatalf("POST /v1/calls 100 ms after SIGTERM: %d %s (Retry-After %q)", create.status, create.body, create.header.Get("Retry-After"))
+	}
+	if status, body := p.healthProbe(t); status != 503 || body != `{"status":"draining"}` {
+		t.Errorf("health listener's /readyz while draining: %d %s", status, body)
 	}
 
 	// A participant can still join the running call.

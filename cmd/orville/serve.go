@@ -174,6 +174,11 @@ func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Co
 		_ = apiSrv.Close()
 		return err
 	}
+	health, err := listenHealth(cfg.HealthListen, sig.HealthHandler(), log)
+	if err != nil {
+		_ = apiSrv.Close()
+		return err
+	}
 	first, last := cfg.MediaPortRange()
 	log.Info("orville serving",
 		zap.String("version", version), zap.String("api", cfg.APIURL()), zap.String("signaling", cfg.SignalingURL()),
@@ -192,6 +197,9 @@ func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Co
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = apiSrv.Shutdown(sctx)
+	if health != nil {
+		_ = health.Shutdown(sctx)
+	}
 	sig.Close() // hijacked WebSockets are not covered by Shutdown
 	front.shutdown(sctx)
 	return nil

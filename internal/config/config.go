@@ -101,6 +101,9 @@ type Config struct {
 	// DrainTimeout bounds a drain (SIGTERM, POST /v1/drain): calls still
 	// running then end with reason server_shutdown.
 	DrainTimeout time.Duration
+	// HealthListen is the plain-HTTP probe listener (/healthz, /readyz);
+	// "" is off.
+	HealthListen string
 	// WebhookURLs receive every life-cycle event (package webhooks), signed
 	// with WebhookSecret; each attempt is bounded by WebhookTimeout, an event
 	// is retried until it is WebhookRetryFor old.

@@ -9,8 +9,12 @@ import (
 // The operations settings: defaults, each source, and what is refused.
 func TestOperationsSettings(t *testing.T) {
 	c := mustLoad(t, []string{"--api-secret", testSecret}, env(), hostIP())
-	if c.DrainTimeout != time.Hour {
-		t.Errorf("drain timeout %v, want 1h", c.DrainTimeout)
+	if c.DrainTimeout != time.Hour || c.HealthListen != "" {
+		t.Errorf("drain timeout %v (want 1h), health listener %q (want off)", c.DrainTimeout, c.HealthListen)
+	}
+	c = mustLoad(t, []string{"--dev"}, env("ORVILLE_HEALTH_LISTEN", "0.0.0.0:8080"), hostIP())
+	if c.HealthListen != "0.0.0.0:8080" {
+		t.Errorf("health listener from the environment %q", c.HealthListen)
 	}
 	file := writeFile(t, "drain-timeout: 90s\n")
 	c = mustLoad(t, []string{"--api-secret", testSecret, "--config", file}, env(), hostIP())
@@ -33,6 +37,7 @@ func TestOperationsSettings(t *testing.T) {
 		{[]string{"--webhook-url", "https://hooks.example.com/orville"}, "--webhook-secret (ORVILLE_WEBHOOK_SECRET) is required with --webhook-url"},
 		{[]string{"--webhook-url", "https://hooks.example.com/orville", "--webhook-secret", "short"}, "--webhook-secret (ORVILLE_WEBHOOK_SECRET) must be at least 16"},
 		{[]string{"--webhook-url", "ftp://hooks.example.com/"}, "not an http:// or https:// URL"},
+		{[]string{"--health-listen", "8080"}, "--health-listen"},
 		{[]string{"--webhook-timeout", "0s"}, "--webhook-timeout (ORVILLE_WEBHOOK_TIMEOUT) must be positive"},
 		{[]string{"--webhook-retry-for", "0s"}, "--webhook-retry-for (ORVILLE_WEBHOOK_RETRY_FOR) must be positive"},
 	} {
