@@ -53,6 +53,16 @@ func vp8Codec() webrtc.RTPCodecParameters {
 	}
 }
 
+const rtxPayloadType = 97
+
+func rtxCodec() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000,
+			SDPFmtpLine: fmt.Sprintf("apt=%d", vp8PayloadType)},
+		PayloadType: rtxPayloadType,
+	}
+}
+
 // relayAcceptanceMinWait: see newAPI.
 const relayAcceptanceMinWait = 500 * time.Millisecond
 
@@ -73,6 +83,13 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d 
 	}
 	if err := m.RegisterCodec(vp8Codec(), webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register vp8: %w", err)
+	}
+	// RFC 4588 retransmissions of VP8, as browsers offer them: the SFU
+	// answers a subscriber's NACK on an RTX stream only, never reusing an
+	// SRTP index of the original stream, so without RTX a lost packet
+	// stays lost.
+	if err := m.RegisterCodec(rtxCodec(), webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register rtx: %w", err)
 	}
 
 	reg := &interceptor.Registry{}
