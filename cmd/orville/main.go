@@ -4,6 +4,7 @@
 //	orville test-calling   check a deployment end to end from the messaging host
 //	orville loadtest       load a server with synthetic calls and report
 //	orville drain          drain a server before a restart (POST /v1/drain)
+//	orville firewall-rules print nftables, ufw or firewalld rules for the configuration
 //	orville version        print the version
 package main
 
@@ -34,14 +35,16 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return loadTest(args, stdout, stderr, getenv)
 	case "drain":
 		return drainCommand(args, stdout, stderr, getenv)
+	case "firewall-rules":
+		return firewallRules(args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintf(stdout, "orville %s\n", version)
 		return 0
 	case "help":
-		fmt.Fprintln(stdout, "usage: orville [serve|test-calling|loadtest|drain|version] [flags]; orville CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: orville [serve|test-calling|loadtest|drain|firewall-rules|version] [flags]; orville CMD -h for flags")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "orville: unknown command %q (serve, test-calling, loadtest, drain, version)\n", cmd)
+		fmt.Fprintf(stderr, "orville: unknown command %q (serve, test-calling, loadtest, drain, firewall-rules, version)\n", cmd)
 		return 2
 	}
 }
