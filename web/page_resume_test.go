@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orville/orville/internal/browsertest"
+	"github.com/orville/orville/internal/netnstest"
 )
 
 // TestPageResumesWhenServerClosesSocket: the server side cuts every
@@ -89,4 +90,63 @@ func containsOnly(text, word string) bool {
 		}
 	}
 	return true
+}
+
+// TestPageSurvivesAddressChange: the page (Chromium in its own network
+// namespace) loses its address mid-call and gets another, as a laptop
+// moving to another network: its socket and its media path die with the
+// old address. The page says "Reconnecting…", resumes the session from the
+// new address, restarts ICE and decodes the other's video again — no new
+// join, the other page never told it left.
+func TestPageSurvivesAddressChange(t *testing.T) {
+	browsertest.Require(t)
+	srv, cli, other := netnstest.New(t, "psrv"), netnstest.New(t, "pcli"), netnstest.New(t, "phome")
+	netnstest.Link(t, srv, "v-psrv", "10.81.0.1/24", cli, "v-pcli", "10.81.0.2/24")
+	netnstest.Link(t, srv, "v-psrv2", "10.82.0.1/24", other, "v-phome", "10.82.0.2/24")
+	other.Run(t, "ip", "route", "add", "10.81.0.0/24", "via", "10.82.0.1")
+	s := startCallServerIn(t, 27120, nil, srv, "10.81.0.1")
+	call := s.createCall(t)
+	roamer := newBrowser(t, "roamer", s, browsertest.WrapCommand("ip", "netns", "exec", cli.Name))
+	home := newBrowser(t, "home", s, browsertest.WrapCommand("ip", "netns", "exec", other.Name))
+	roamer.navigate(s.callURL(s.token(t, call, "roamer"), callSecret))
+	home.navigate(s.callURL(s.token(t, call, "home"), callSecret))
+	roamer.waitStats(20*time.Second, "home's video", func(s pageStats) bool {
+		v := s.track("home", "video")
+		return s.State == "connected" && v != nil && v.FramesDecoded > 10
+	})
+	info, err := s.apiC.GetCall(context.Background(), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cli.Run(t, "ip", "addr", "del", "10.81.0.2/24", "dev", "v-pcli")
+	cli.Run(t, "ip", "addr", "add", "10.81.0.7/24", "dev", "v-pcli")
+	changed := time.Now()
+	before := roamer.stats().track("home", "video").FramesDecoded
+	st := roamer.waitStats(30*time.Second, "home's video again after the address change", func(s pageStats) bool {
+		v := s.track("home", "video")
+		return s.State == "connected" && v != nil && v.FramesDecoded > before+30
+	})
+	hb := home.stats().track("roamer", "video").FramesDecoded
+	home.waitStats(15*time.Second, "the roamer's video again", func(s pageStats) bool {
+		v := s.track("roamer", "video")
+		return v != nil && v.FramesDecoded > hb+30
+	})
+	t.Logf("media back %v after the address change (%d resumes, %d ICE restarts)",
+		time.Since(changed).Round(time.Millisecond), st.Resumes, st.ICERestarts)
+	if st.ICERestarts < 2 {
+		t.Errorf("%d ICE restarts, want both transports restarted", st.ICERestarts)
+	}
+	if strings.Contains(home.text("#notices"), "left") {
+		t.Errorf("home was told the roamer left: %q", home.text("#notices"))
+	}
+	after, err := s.apiC.GetCall(context.Background(), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range after.Participants {
+		if !p.JoinedAt.Equal(info.Participants[i].JoinedAt) {
+			t.Errorf("%s joined again", p.ID)
+		}
+	}
 }

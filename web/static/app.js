@@ -471,5 +471,6 @@ async function main() {
 }
 
 window.orville = { stats, runVectors, senderBaseKeyHex, interop, leave: () => finish('left'),
-  rejoin: () => join(), dropSocket: () => call.sig?.dropForTest() };
+  rejoin: () => join(),
+  localTrack: (kind) => call.local?.getTracks().find((t) => t.kind === kind) };
 main().catch((err) => { console.error(err); finish('unreachable'); });
