@@ -39,8 +39,8 @@ func (b *browser) expectScreen(code, title, phrase string, rejoin bool) {
 
 // TestPageErrors: every way a join or a call can end has its own message in
 // plain words — no link, a bad or expired link, an ended call, a full call,
-// removal, the end of the call, a too-short key — and media that cannot
-// connect names the ports to open, from the configuration the server sent.
+// removal, joining from elsewhere, the end of the call, a server shutdown, a
+// too-short key; the ones worth retrying offer Rejoin.
 func TestPageErrors(t *testing.T) {
 	browsertest.Require(t)
 	s := startCallServer(t, 27020, nil)
@@ -90,13 +90,27 @@ func TestPageErrors(t *testing.T) {
 	}
 	b.expectScreen("removed", "You were removed from the call", "only with a new link", false)
 
-	// In the call, then the call ends.
-	b.navigate(s.callURL(s.token(t, call, "bob"), callSecret))
+	// In the call, then the same participant joins from elsewhere.
+	link := s.callURL(s.token(t, call, "bob"), callSecret)
+	b.navigate(link)
 	b.waitStats(10*time.Second, "connected", func(s pageStats) bool { return s.State == "connected" })
+	other := newBrowser(t, "other-tab", s)
+	other.navigate(link)
+	b.expectScreen("replaced", "You joined from somewhere else", "another tab or on another device", true)
+	other.waitStats(10*time.Second, "connected", func(s pageStats) bool { return s.State == "connected" })
+
+	// The call ends.
 	if err := s.apiC.EndCall(ctx, call); err != nil {
 		t.Fatal(err)
 	}
-	b.expectScreen("ended_by_api", "The call has ended", "ended for everyone", false)
+	other.expectScreen("ended_by_api", "The call has ended", "ended for everyone", false)
+
+	// The server shuts down under a call.
+	last := s.createCall(t)
+	b.navigate(s.callURL(s.token(t, last, "carol"), callSecret))
+	b.waitStats(10*time.Second, "connected", func(s pageStats) bool { return s.State == "connected" })
+	s.sig.Close()
+	b.expectScreen("server_shutdown", "The call server is restarting", "Rejoin in a moment", true)
 }
 
 // unreachableMedia makes every server candidate the page receives point at
