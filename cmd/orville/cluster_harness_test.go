@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -59,7 +60,7 @@ var testHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transpor
 
 // startClusterNode runs a node with its own ports and media range, joined to
 // etcd, and waits until it is ready (registered).
-func startClusterNode(t *testing.T, bin, etcd, id string, portStart, maxCalls int) *clusterProc {
+func startClusterNode(t *testing.T, bin, etcd, id string, portStart, maxCalls int, extra ...string) *clusterProc {
 	t.Helper()
 	apiPort, tcpPort := freeTCPPort(t), freeTCPPort(t)
 	p := &clusterProc{id: id, api: fmt.Sprintf("https://127.0.0.1:%d", apiPort),
@@ -70,6 +71,7 @@ func startClusterNode(t *testing.T, bin, etcd, id string, portStart, maxCalls in
 		"--port-start", fmt.Sprint(portStart), "--max-calls", fmt.Sprint(maxCalls), "--node-id", id,
 		"--etcd-endpoints", etcd, "--etcd-lease-ttl", clusterTTL.String(), "--empty-timeout", "5m", "--leave-grace", "5m",
 		"--socks-listen", "127.0.0.1:0")
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,20 +184,63 @@ func (p *clusterProc) listed(t *testing.T) (map[string]string, []string) {
 	return out, l.Errors
 }
 
-// testCluster is etcd and its nodes.
+// testCluster is etcd, its nodes and the webhook receiver they all send to.
 type testCluster struct {
 	etcd  *etcdtest.Etcd
 	nodes []*clusterProc
 	byID  map[string]*clusterProc
+	hooks *clusterHooks
+}
+
+// clusterHooks records the webhook events the nodes send.
+type clusterHooks struct {
+	mu     sync.Mutex
+	events []clusterHook
+}
+
+type clusterHook struct {
+	Type, EventID, Reason, Node string
+}
+
+func (h *clusterHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var e clusterHook
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&e); err == nil {
+		h.mu.Lock()
+		h.events = append(h.events, e)
+		h.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *clusterHooks) dump() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fmt.Sprintf("%d events: %+v", len(h.events), h.events[max(0, len(h.events)-10):])
+}
+
+// count is how many events of type typ with reason were received for call.
+func (h *clusterHooks) count(typ, reason, call string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range h.events {
+		if e.Type == typ && e.Reason == reason && e.EventID == call {
+			n++
+		}
+	}
+	return n
 }
 
 func startTestCluster(t *testing.T, portBase, maxCalls int, ids ...string) *testCluster {
 	t.Helper()
 	etcdtest.Require(t)
 	bin := buildBinary(t)
-	c := &testCluster{etcd: etcdtest.Start(t), byID: map[string]*clusterProc{}}
+	c := &testCluster{etcd: etcdtest.Start(t), byID: map[string]*clusterProc{}, hooks: &clusterHooks{}}
+	hooks := httptest.NewServer(c.hooks)
+	t.Cleanup(hooks.Close)
 	for i, id := range ids {
-		n := startClusterNode(t, bin, c.etcd.Endpoint, id, portBase+i*2*maxCalls, maxCalls)
+		n := startClusterNode(t, bin, c.etcd.Endpoint, id, portBase+i*2*maxCalls, maxCalls,
+			"--webhook-url", hooks.URL+"/hook", "--webhook-secret", "cluster-test-webhook-secret")
 		c.nodes = append(c.nodes, n)
 		c.byID[id] = n
 	}

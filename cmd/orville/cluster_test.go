@@ -323,6 +323,22 @@ func TestClusterAcceptance(t *testing.T) {
 				t.Errorf("call %s reported lost %d times", id, n)
 			}
 		}
+		// …and its webhooks deliver each once.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, id := range onC {
+			for c.hooks.count("call.ended", "node_lost", id) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no node_lost webhook for %s; received %s", id, c.hooks.dump())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		for _, id := range onC {
+			if n := c.hooks.count("call.ended", "node_lost", id); n != 1 {
+				t.Errorf("call %s: %d call.ended node_lost webhooks, want 1", id, n)
+			}
+		}
 	})
 
 	t.Run("etcd stopped and back", func(t *testing.T) {
@@ -335,10 +351,17 @@ func TestClusterAcceptance(t *testing.T) {
 		})
 		time.Sleep(clusterTTL) // past the lease: the nodes must register anew
 		c.etcd.Restart()
-		took := waitUntil(t, "placement works again", 15*time.Second, func() bool {
-			st, _ := b.do("POST", "/v1/calls", "")
-			return st == http.StatusCreated
+		took := waitUntil(t, "placement works again through both nodes", 15*time.Second, func() bool {
+			for _, via := range []*clusterProc{a, b} {
+				if st, _ := via.do("GET", "/readyz", ""); st != http.StatusOK {
+					return false
+				}
+			}
+			return true
 		})
+		for _, via := range []*clusterProc{a, b} {
+			via.startCall(t)
+		}
 		t.Logf("placement back %v after etcd restarted", took)
 		// The calls that kept running are listed again (pinned anew).
 		waitUntil(t, "running calls listed again", 10*time.Second, func() bool {
