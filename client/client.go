@@ -30,6 +30,7 @@ type Client struct {
 	participantID string
 
 	sent       *sendCounter
+	levels     *levelStamper
 	turnDialer *turnDialer // TURN over TCP/TLS for both transports (fallback.go)
 	socks      *socksNet   // Config.SOCKS (socks.go), else nil
 	pub, sub   *transport
@@ -60,6 +61,7 @@ type Client struct {
 	closed        bool
 	err           error
 	participants  map[string]*Participant
+	speakers      SpeakersEvent // the latest `speakers` event (audiolevel.go)
 	remote        []*recvStats
 	remoteTracks  map[*recvStats]*webrtc.TrackRemote
 	serverErrors  int
@@ -95,6 +97,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:          cfg,
 		log:          log,
 		sent:         newSendCounter(),
+		levels:       newLevelStamper(cfgAudioLevel(cfg)),
 		turnDialer:   newTURNDialer(cfg.TLSConfig, nil),
 		out:          make(chan message, outQueueLen),
 		closing:      make(chan struct{}),
@@ -165,7 +168,7 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 		return fmt.Errorf("client: %w", err)
 	}
 	n.socks = c.socks
-	api, err := newAPI(c.log, c.sent, isLoopbackURL(c.cfg.SignalingURL), n, c.turnDialer)
+	api, err := newAPI(c.log, c.sent, c.levels, isLoopbackURL(c.cfg.SignalingURL), n, c.turnDialer)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}

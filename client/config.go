@@ -72,6 +72,10 @@ type Config struct {
 	// participant id from the token.
 	ParticipantID string
 
+	// AudioLevel is the synthetic microphone's level in -dBov (RFC 6464):
+	// 0 means DefaultAudioLevel, Silence (127) a muted room;
+	// Client.SetAudioLevel changes it during the call.
+	AudioLevel uint8
 	// PublishAudio and PublishVideo select the synthetic tracks to send.
 	PublishAudio bool
 	PublishVideo bool

@@ -76,7 +76,7 @@ const relayAcceptanceMinWait = 500 * time.Millisecond
 // n is the network of the ICE agents (UDP allowed, refused or dropped) and
 // d opens TURN over TCP/TLS connections, gated by the 3-second rule
 // (fallback.go).
-func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d *turnDialer) (*webrtc.API, error) {
+func newAPI(log *zap.Logger, sent *sendCounter, levels *levelStamper, loopbackOnly bool, n *iceNet, d *turnDialer) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusCodec(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
@@ -92,10 +92,14 @@ func newAPI(log *zap.Logger, sent *sendCounter, loopbackOnly bool, n *iceNet, d 
 		return nil, fmt.Errorf("register rtx: %w", err)
 	}
 
+	if err := registerAudioLevel(m); err != nil {
+		return nil, fmt.Errorf("audio level extension: %w", err)
+	}
 	reg := &interceptor.Registry{}
 	// First in the chain means closest to the wire: the counter sees every
 	// packet the transport sends, retransmissions included.
 	reg.Add(sent)
+	reg.Add(levels)
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("default interceptors: %w", err)
 	}

@@ -49,6 +49,8 @@ type message struct {
 	Code          string                   `json:"code,omitempty"`
 	Message       string                   `json:"message,omitempty"`
 	Reason        string                   `json:"reason,omitempty"`
+	Speakers      []Speaker                `json:"speakers,omitempty"`
+	Dominant      string                   `json:"dominant,omitempty"`
 	// Session resume (resume.go): the credential and grace from `joined`,
 	// the number every call message carries, the last one received.
 	Resume      string  `json:"resume,omitempty"`
@@ -329,6 +331,8 @@ func (c *Client) handle(m *message) {
 	case "participantJoined", "participantLeft", "trackPublished", "trackUnpublished", "mute":
 		c.updateParticipants(m)
 		c.notifyRoster(m) // E2EE key switches (e2ee.go)
+	case "speakers":
+		c.onSpeakers(m)
 	case "error":
 		c.onServerError(&ServerError{Code: m.Code, Message: m.Message})
 	case "ended":

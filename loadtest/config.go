@@ -50,6 +50,13 @@ type Config struct {
 	// ServerPID, when not 0, is the server's process id on this host: its
 	// CPU time and memory are read from /proc.
 	ServerPID int
+	// Talkers, when above 0, makes that many of each call's audio publishers
+	// talk (RFC 6464 levels well above the floor, the loudest rotating every
+	// TalkRotation) and the other audio publishers send silence (-127 dBov);
+	// 0: every audio publisher talks at client.DefaultAudioLevel.
+	Talkers int
+	// TalkRotation is how often the loudest talker changes (0: 3 s).
+	TalkRotation time.Duration
 	// JoinConcurrency bounds the joins in flight (0: 16). 1 joins one
 	// participant at a time: each join then measures the server's join path
 	// into a call of growing size, not the load generator's own CPU.
@@ -107,6 +114,12 @@ func (c *Config) validate() error {
 	}
 	if c.Duration <= 0 {
 		return errors.New("loadtest: --duration must be positive")
+	}
+	if c.Talkers < 0 || c.Talkers > c.AudioPublishers {
+		return fmt.Errorf("loadtest: Talkers %d: 0 to AudioPublishers (%d)", c.Talkers, c.AudioPublishers)
+	}
+	if c.TalkRotation <= 0 {
+		c.TalkRotation = 3 * time.Second
 	}
 	if c.JoinConcurrency < 0 {
 		return errors.New("loadtest: JoinConcurrency must not be negative")

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/orville/orville/client"
@@ -28,6 +29,13 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 		rep.Timeline = []Point{}
 	}
 	s.subscribers(rep)
+	s.byKind(rep)
+	if s.mediaServer != nil && serverErr == nil && media > 0 {
+		if a, ok := rep.ByKind[client.KindAudio]; ok {
+			a.ForwardedPerSecond = float64(serverEnd.forwardedAudio-s.mediaServer.forwardedAudio) / media.Seconds()
+			rep.ByKind[client.KindAudio] = a
+		}
+	}
 
 	lat := distOf(s.latency)
 	rep.LatencyMs.Samples, rep.LatencyMs.P50, rep.LatencyMs.P99 = lat.N, lat.P50, lat.P99
@@ -183,4 +191,49 @@ func hasKind(rs []client.ReceivedTrackStats, kind string) bool {
 		}
 	}
 	return false
+}
+
+// byKind fills the per-kind totals and the audio streams per subscriber
+// (s.mu held).
+func (s *sampler) byKind(rep *Report) {
+	rep.ByKind = map[string]KindReport{}
+	end := audioBySender(s.r.clients())
+	perSub := map[string]int{}
+	for key, n := range end {
+		sub, _, _ := strings.Cut(key, "|")
+		if _, ok := perSub[sub]; !ok {
+			perSub[sub] = 0
+		}
+		if n > s.mediaAudio[key] {
+			perSub[sub]++
+		}
+	}
+	total := 0
+	for _, n := range perSub {
+		total += n
+		rep.AudioStreams.Max = max(rep.AudioStreams.Max, n)
+	}
+	if len(perSub) > 0 {
+		rep.AudioStreams.Mean = float64(total) / float64(len(perSub))
+	}
+	for _, p := range s.r.clients() {
+		st, ok := p.stats()
+		if !ok {
+			continue
+		}
+		for _, rt := range st.Received {
+			k := rep.ByKind[rt.Kind]
+			lost := uint64(max(rt.PacketsLost, 0))
+			k.Packets += rt.Packets
+			k.PacketsLost += lost
+			k.PacketsExpected += rt.Packets + lost
+			rep.ByKind[rt.Kind] = k
+		}
+	}
+	for kind, k := range rep.ByKind {
+		if k.PacketsExpected > 0 {
+			k.LossPercent = 100 * float64(k.PacketsLost) / float64(k.PacketsExpected)
+		}
+		rep.ByKind[kind] = k
+	}
 }

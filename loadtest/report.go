@@ -34,8 +34,14 @@ type Report struct {
 	// a join slot (--join-concurrency).
 	JoinFromDialMs Dist `json:"joinFromDialMs"`
 	// JoinStagesMs break the join down, from each client's WebSocket dial.
-	JoinStagesMs JoinStages      `json:"joinStagesMs"`
-	Loss         LossReport      `json:"loss"`
+	JoinStagesMs JoinStages `json:"joinStagesMs"`
+	Loss         LossReport `json:"loss"`
+	// ByKind splits received packets and loss by kind (after NACK
+	// recovery), so video loss can be read apart from audio.
+	ByKind map[string]KindReport `json:"byKind"`
+	// AudioStreams is how many publishers' audio each subscriber received
+	// during the media window (top-N audio keeps it small in large calls).
+	AudioStreams StreamCount     `json:"audioStreamsPerSubscriber"`
 	Jitter       JitterReport    `json:"jitterMs"`
 	LatencyMs    LatencyReport   `json:"latencyMs"`
 	Forwarded    ForwardedReport `json:"packetsForwarded"`
@@ -98,6 +104,23 @@ type ServerLatency struct {
 // LossReport: Total is over every received track; Subscribers is the
 // distribution of each subscriber's loss in percent (RFC 3550 A.3:
 // expected from the highest sequence number, minus received).
+// KindReport is one kind's packets received by the clients, over the run.
+type KindReport struct {
+	Packets         uint64  `json:"packets"`
+	PacketsLost     uint64  `json:"packetsLost"`
+	PacketsExpected uint64  `json:"packetsExpected"`
+	LossPercent     float64 `json:"lossPercent"`
+	// ForwardedPerSecond is the server's counter for the kind over the
+	// media window (audio only; 0 when /metrics was not readable).
+	ForwardedPerSecond float64 `json:"forwardedPerSecond,omitempty"`
+}
+
+// StreamCount summarizes a per-subscriber count.
+type StreamCount struct {
+	Mean float64 `json:"mean"`
+	Max  int     `json:"max"`
+}
+
 type LossReport struct {
 	TotalPercent    float64 `json:"totalPercent"`
 	PacketsLost     uint64  `json:"packetsLost"`
@@ -227,6 +250,16 @@ func (r *Report) WriteText(w io.Writer) {
 	js := r.JoinStagesMs
 	fmt.Fprintf(w, "join stages   p50 from the dial: joined %.0f ms, publish connected %.0f ms, subscribe connected %.0f ms\n",
 		js.Joined.P50, js.PublishConnected.P50, js.SubscribeConnected.P50)
+	for _, kind := range []string{"audio", "video"} {
+		if k, ok := r.ByKind[kind]; ok {
+			fmt.Fprintf(w, "%-13s %d packets, %.3f%% lost (%d of %d)", kind, k.Packets, k.LossPercent, k.PacketsLost, k.PacketsExpected)
+			if k.ForwardedPerSecond > 0 {
+				fmt.Fprintf(w, "; server forwarded %.0f/s", k.ForwardedPerSecond)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintf(w, "audio streams per subscriber: mean %.1f, max %d\n", r.AudioStreams.Mean, r.AudioStreams.Max)
 	l := r.Loss
 	fmt.Fprintf(w, "loss          %.3f%% (%d of %d packets); per subscriber p50 %.3f%%  p95 %.3f%%  worst %.3f%% (%s)\n",
 		l.TotalPercent, l.PacketsLost, l.PacketsExpected, l.Subscribers.P50, l.Subscribers.P95, l.Subscribers.Max, l.Worst)

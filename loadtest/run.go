@@ -26,6 +26,7 @@ type participant struct {
 	callStart    time.Time // the start-call request for its call
 	dialStart    time.Time // its own WebSocket dial (after waiting for a join slot)
 	audio, video bool
+	talker       int // with Config.Talkers: its rank among the talkers, else -1
 	c            *client.Client
 	err          error
 	subscribed   atomic.Bool // the subscribe transport has connected
@@ -124,10 +125,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Media phase.
 	smp.markMediaStart(ctx)
 	r.prog.mediaStarted()
+	talk, stopTalk := context.WithCancel(ctx)
+	go r.rotateTalkers(talk)
 	select {
 	case <-time.After(cfg.Duration):
 	case <-ctx.Done():
 	}
+	stopTalk()
 	stopSampling()
 	smp.finish(context.WithoutCancel(ctx), rep)
 	return rep, nil
@@ -140,7 +144,10 @@ func (r *runner) startCall(ctx context.Context, i int) {
 	var parts []*participant
 	for j := range r.cfg.Participants {
 		p := &participant{id: fmt.Sprintf("lt-%d-%d", i, j), callStart: start,
-			audio: j < r.cfg.AudioPublishers, video: j < r.cfg.VideoPublishers}
+			audio: j < r.cfg.AudioPublishers, video: j < r.cfg.VideoPublishers, talker: -1}
+		if j < r.cfg.Talkers {
+			p.talker = j
+		}
 		if err != nil {
 			p.err = fmt.Errorf("start call: %w", err)
 		} else {
@@ -186,7 +193,8 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 	}
 	ccfg := client.Config{SignalingURL: url, Token: g.Token, TLSConfig: r.cfg.tlsConfig(),
 		ParticipantID: p.id, PublishAudio: p.audio, PublishVideo: p.video,
-		VideoBitrate: r.cfg.VideoBitrate, Logger: r.cfg.Logger, JoinTimeout: r.cfg.JoinTimeout}
+		VideoBitrate: r.cfg.VideoBitrate, Logger: r.cfg.Logger, JoinTimeout: r.cfg.JoinTimeout,
+		AudioLevel: r.talkLevel(p, 0)}
 	ccfg.ForceTCP = r.cfg.ForceTCP
 	if r.cfg.E2EE {
 		t, err := client.NewE2EE(client.E2EEConfig{Secret: r.callSecret(p.call)})
@@ -262,7 +270,8 @@ func (r *runner) waitForMedia(ctx context.Context) {
 	for _, p := range parts {
 		for _, q := range parts {
 			if q != p && q.call == p.call {
-				want[p] += btoi(q.audio) + btoi(q.video)
+				// Silent publishers may be held back by the server (top-N).
+				want[p] += btoi(q.audio && (r.cfg.Talkers == 0 || q.talker >= 0)) + btoi(q.video)
 			}
 		}
 	}
@@ -311,4 +320,38 @@ func (r *runner) callSecret(call string) []byte {
 	_, _ = rand.Read(s)
 	r.secrets[call] = s
 	return s
+}
+
+// talkLevel is a participant's audio level (-dBov, RFC 6464) in rotation
+// rot: with Config.Talkers, talkers are 8 dB apart and the loudest moves on
+// every rotation; everybody else is silent.
+func (r *runner) talkLevel(p *participant, rot int) uint8 {
+	if r.cfg.Talkers == 0 {
+		return client.DefaultAudioLevel
+	}
+	if p.talker < 0 {
+		return client.Silence
+	}
+	return uint8(18 + 8*((p.talker+rot)%r.cfg.Talkers))
+}
+
+// rotateTalkers changes the loudest talker every TalkRotation until ctx ends.
+func (r *runner) rotateTalkers(ctx context.Context) {
+	if r.cfg.Talkers < 2 {
+		return
+	}
+	t := time.NewTicker(r.cfg.TalkRotation)
+	defer t.Stop()
+	for rot := 1; ; rot++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range r.clients() {
+			if p.talker >= 0 && p.c != nil {
+				p.c.SetAudioLevel(r.talkLevel(p, rot))
+			}
+		}
+	}
 }

@@ -31,6 +31,7 @@ type sampler struct {
 	serverStart *serverSample
 	serverErr   error
 	mediaStart  totals
+	mediaAudio  map[string]uint64 // "subscriber|publisher" → audio packets at the media start
 	mediaProc   procSample
 	mediaServer *serverSample
 	startProc   procSample
@@ -144,9 +145,10 @@ func (s *sampler) maybePoint(tot totals, joined int) {
 // markMediaStart opens the measured window once everybody has joined.
 func (s *sampler) markMediaStart(ctx context.Context) {
 	tot := s.sample()
+	audio := audioBySender(s.r.clients())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mediaStart = tot
+	s.mediaStart, s.mediaAudio = tot, audio
 	if sv, err := scrapeServer(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
 		s.mediaServer = &sv
 	}
@@ -157,4 +159,22 @@ func (s *sampler) markMediaStart(ctx context.Context) {
 			s.procErr = err
 		}
 	}
+}
+
+// audioBySender counts, per subscriber and publisher, the audio packets
+// received so far.
+func audioBySender(parts []*participant) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range parts {
+		st, ok := p.stats()
+		if !ok {
+			continue
+		}
+		for _, rt := range st.Received {
+			if rt.Kind == client.KindAudio {
+				out[p.id+"|"+rt.ParticipantID] += rt.Packets
+			}
+		}
+	}
+	return out
 }

@@ -25,7 +25,8 @@ const latencyMetric = "orville_forwarding_latency_seconds_bucket"
 
 // serverSample is what one scrape of /metrics gives the report.
 type serverSample struct {
-	forwarded uint64
+	forwarded      uint64
+	forwardedAudio uint64 // the kind="audio" series
 	// buckets are the latency histogram's cumulative counts by upper bound,
 	// all kinds added up, in increasing order of bound.
 	buckets []bucket
@@ -46,6 +47,9 @@ func scrapeServer(ctx context.Context, hc *http.Client, apiURL, secret string) (
 	}
 	if s.forwarded, err = sumCounter(strings.NewReader(body), forwardedMetric); err != nil {
 		return s, err
+	}
+	if s.forwardedAudio, err = sumCounter(strings.NewReader(body), forwardedMetric+`{kind="audio"}`); err != nil {
+		s.forwardedAudio = 0 // a server without audio counts yet
 	}
 	s.buckets, err = histogramBuckets(strings.NewReader(body), latencyMetric)
 	return s, err

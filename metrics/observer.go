@@ -27,6 +27,7 @@ type media struct {
 	nackRetransmitted     prometheus.Counter
 	nackMissed            prometheus.Counter
 	plis                  prometheus.Counter
+	speakerChanges        prometheus.Counter
 
 	vecs []prometheus.Collector
 }
@@ -62,6 +63,9 @@ func newMedia(ns string, buckets []float64) media {
 	m.plis = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "plis_total",
 		Help: "Keyframe requests (PLI, RFC 4585 §6.3.1) relayed to publishers after rate limiting."})
 	m.vecs = append(m.vecs, m.plis)
+	m.speakerChanges = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dominant_speaker_changes_total",
+		Help: "Changes of a call's dominant speaker (the active-speaker detector, with hysteresis)."})
+	m.vecs = append(m.vecs, m.speakerChanges)
 	return m
 }
 
@@ -113,3 +117,6 @@ func (m *media) NACK(retransmitted bool) {
 
 // PLI implements sfu.Observer.
 func (m *media) PLI() { m.plis.Inc() }
+
+// DominantSpeakerChanged implements sfu.Observer.
+func (m *media) DominantSpeakerChanged() { m.speakerChanges.Inc() }

@@ -22,6 +22,8 @@ type Config struct {
 	MaxCalls int
 	// MaxParticipants is the default and the ceiling for one call.
 	MaxParticipants int
+	// AudioTopN is passed to every call (sfu.Config.AudioTopN).
+	AudioTopN int
 	// ListenIP is where media sockets bind.
 	ListenIP net.IP
 	// PublicIP / PublicIPv6 are what clients are told (roomURI, candidates).

@@ -48,6 +48,7 @@ func (r *recorder) lines() []string {
 type nopHandler struct{ closed chan string }
 
 func (nopHandler) SubscribeOffer(string)                 {}
+func (nopHandler) Speakers([]sfu.SpeakerInfo, string)    {}
 func (nopHandler) ParticipantJoined(sfu.ParticipantInfo) {}
 func (nopHandler) ParticipantLeft(string)                {}
 func (nopHandler) TrackPublished(string, sfu.TrackInfo)  {}

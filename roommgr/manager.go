@@ -119,7 +119,7 @@ func (m *Manager) open(slot, maxP int, dur time.Duration, meta json.RawMessage) 
 	ev := newRoomEvents(m.cfg.Events, id)
 	call, err := sfu.NewCall(sfu.Config{
 		ID: id, ListenIP: m.cfg.ListenIP, PublishPort: port, SubscribePort: port + 1,
-		AdvertiseIPs: adv, Logger: m.cfg.Logger, Observer: m.cfg.Observer, Tap: m.cfg.Tap,
+		AdvertiseIPs: adv, Logger: m.cfg.Logger, Observer: m.cfg.Observer, Tap: m.cfg.Tap, AudioTopN: m.cfg.AudioTopN,
 		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace, Net: m.cfg.Net, OnTrack: ev.track,
 	})
 	if err != nil {

@@ -66,8 +66,9 @@ func NewCall(cfg Config) (*Call, error) {
 		p := c.newPump()
 		go s.run(p)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.reportLoop()
+	go c.speakerLoop()
 	return c, nil
 }
 

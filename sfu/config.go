@@ -53,6 +53,10 @@ type Config struct {
 	// OfferTimeout is how long a subscribe offer may stay unanswered before
 	// the server stops waiting for it and offers again.
 	OfferTimeout time.Duration
+	// AudioTopN, when above 0, forwards in a call of more than AudioTopN+1
+	// participants only the AudioTopN loudest audio tracks plus the dominant
+	// speaker's, and no silence (speaker.go); 0 forwards every audio track.
+	AudioTopN int
 	// Tap, when set, sees every forwarded packet's RTP payload (test-only: proves
 	// the server only ever handles ciphertext). Must not retain the slice.
 	Tap func(participant, trackID string, payload []byte)
@@ -111,6 +115,9 @@ func (c *Config) validate() error {
 	}
 	if c.OfferTimeout <= 0 {
 		c.OfferTimeout = defaultOfferTimeout
+	}
+	if c.AudioTopN < 0 {
+		return errors.New("sfu: AudioTopN must not be negative")
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}

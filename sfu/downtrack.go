@@ -45,8 +45,8 @@ type downTrack struct {
 	lastOutTS uint32
 	lastOutAt int64
 
-	epoch   uint8 // numbers tsOffset changes, for the history
-	history history
+	epoch   uint8    // numbers tsOffset changes, for the history
+	history *history // video only (audio is not retransmitted): nil-safe
 
 	// Sender reports (RFC 3550 §6.4.1) go out from the forwarder, once per
 	// reportInterval while it sends.
@@ -83,7 +83,9 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 	}
 	outSeq := seq + d.seqOffset
 	outTS := h.Timestamp + d.tsOffset
-	n := d.build(p.scratch, h.Marker, d.pt, d.ssrc, outSeq, outTS, ex, payload, -1)
+	// RFC 3551 §4.1: the first audio packet after silence carries the marker.
+	marker := h.Marker || (flags&flagResume != 0 && d.up.kind == webrtc.RTPCodecTypeAudio)
+	n := d.build(p.scratch, marker, d.pt, d.ssrc, outSeq, outTS, ex, payload, -1)
 	if n == 0 {
 		return
 	}
@@ -258,12 +260,22 @@ type historyEntry struct {
 }
 
 func (h *history) record(outSeq, inSeq uint16, layer, epoch uint8) {
+	if h == nil {
+		return
+	}
 	h.slots[outSeq&(historySize-1)].Store(1<<63 | uint64(layer)<<40 | uint64(epoch)<<32 | uint64(inSeq)<<16 | uint64(outSeq))
 }
 
-func (h *history) setShift(epoch uint8, shift uint32) { h.shifts[epoch].Store(shift) }
+func (h *history) setShift(epoch uint8, shift uint32) {
+	if h != nil {
+		h.shifts[epoch].Store(shift)
+	}
+}
 
 func (h *history) lookup(outSeq uint16) (historyEntry, bool) {
+	if h == nil {
+		return historyEntry{}, false
+	}
 	w := h.slots[outSeq&(historySize-1)].Load()
 	if w>>63 == 0 || uint16(w) != outSeq {
 		return historyEntry{}, false

@@ -17,6 +17,10 @@ type Handler interface {
 	TrackPublished(participantID string, t TrackInfo)
 	TrackUnpublished(participantID, trackID string)
 	TrackMuted(participantID, trackID string, muted bool)
+	// Speakers says who is speaking, loudest first, and who the dominant
+	// speaker is ("" for nobody); sent when either changes, at most three
+	// times a second (speaker.go).
+	Speakers(speakers []SpeakerInfo, dominant string)
 	// Closed says the participant is gone (reason is one of the protocol's
 	// `ended` reasons, or "transport_failed").
 	Closed(reason string)
@@ -27,6 +31,14 @@ type TrackInfo struct {
 	ID    string `json:"id"`
 	Kind  string `json:"kind"`
 	Muted bool   `json:"muted"`
+}
+
+// SpeakerInfo is one speaking participant: level is 0 (silence) to 1 (full
+// scale), from the RFC 6464 audio levels of its microphone, smoothed over
+// about a second.
+type SpeakerInfo struct {
+	ParticipantID string  `json:"participantId"`
+	Level         float64 `json:"level"`
 }
 
 // ParticipantInfo describes one participant for events and the API.
@@ -51,6 +63,7 @@ type Observer interface {
 	PacketDropped(reason string)
 	NACK(retransmitted bool)
 	PLI()
+	DominantSpeakerChanged()
 }
 
 type nopObserver struct{}
@@ -60,3 +73,4 @@ func (nopObserver) PacketsOut(webrtc.RTPCodecType, int, int, time.Duration) {}
 func (nopObserver) PacketDropped(string)                                    {}
 func (nopObserver) NACK(bool)                                               {}
 func (nopObserver) PLI()                                                    {}
+func (nopObserver) DominantSpeakerChanged()                                 {}

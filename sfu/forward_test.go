@@ -87,7 +87,7 @@ func newFanoutRigOn(tb testing.TB, c *Call, kind string, n int, dst netip.AddrPo
 		sp := &Participant{id: "sub", subT: subT}
 		d := &downTrack{up: up, sub: sp, mid: "3", ssrc: uint32(2000 + i), pt: ptOpus, ctx: testContext(tb)}
 		if kind == "video" {
-			d.pt, d.rtxSSRC, d.rtxPT, d.rtxCtx = ptVP8, uint32(3000+i), ptRTX, testContext(tb)
+			d.pt, d.rtxSSRC, d.rtxPT, d.rtxCtx, d.history = ptVP8, uint32(3000+i), ptRTX, testContext(tb), &history{}
 		}
 		d.ext.Store(&extIDs{audioLevel: 1, twcc: 3, mid: 4})
 		d.active.Store(true)

@@ -26,13 +26,14 @@ type testPeer struct {
 	audio    *webrtc.TrackLocalStaticRTP
 	video    *webrtc.TrackLocalStaticRTP
 
-	closing  atomic.Bool // close was called: late offers are not errors
-	mu       sync.Mutex
-	ready    chan struct{}            // closed once p is set: offers can arrive before Join returns
-	received map[string]*atomic.Int64 // "participant/kind" → packets
-	seqs     map[string]*seqSet       // "participant/kind" → sequence numbers seen
-	events   []string
-	closed   chan string
+	closing       atomic.Bool // close was called: late offers are not errors
+	mu            sync.Mutex
+	ready         chan struct{}            // closed once p is set: offers can arrive before Join returns
+	received      map[string]*atomic.Int64 // "participant/kind" → packets
+	seqs          map[string]*seqSet       // "participant/kind" → sequence numbers seen
+	events        []string
+	speakerEvents []speakersEvent
+	closed        chan string
 }
 
 func testAPI(t *testing.T) *webrtc.API {
@@ -265,4 +266,16 @@ func (tp *testPeer) TrackPublished(pid string, t TrackInfo) {
 }
 func (tp *testPeer) TrackUnpublished(pid, tid string)   { tp.event("unpublished " + pid + " " + tid) }
 func (tp *testPeer) TrackMuted(pid, tid string, m bool) { tp.event("muted " + pid + " " + tid) }
-func (tp *testPeer) Closed(reason string)               { tp.closed <- reason }
+func (tp *testPeer) Speakers(list []SpeakerInfo, dominant string) {
+	tp.mu.Lock()
+	tp.speakerEvents = append(tp.speakerEvents, speakersEvent{at: time.Now(), list: list, dominant: dominant})
+	tp.mu.Unlock()
+}
+
+type speakersEvent struct {
+	at       time.Time
+	list     []SpeakerInfo
+	dominant string
+}
+
+func (tp *testPeer) Closed(reason string) { tp.closed <- reason }

@@ -150,6 +150,7 @@ func (s *silentPeer) TrackPublished(string, TrackInfo)  {}
 func (s *silentPeer) TrackUnpublished(string, string)   {}
 func (s *silentPeer) TrackMuted(string, string, bool)   {}
 func (s *silentPeer) Closed(string)                     {}
+func (s *silentPeer) Speakers([]SpeakerInfo, string)    {}
 func (s *silentPeer) count() int                        { s.mu.Lock(); defer s.mu.Unlock(); return s.offers }
 
 func TestUnansweredSubscribeOfferTimesOut(t *testing.T) {

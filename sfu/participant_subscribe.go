@@ -82,7 +82,7 @@ func (p *Participant) subscribe(up *upTrack) {
 	d := &downTrack{up: up, sub: p, ssrc: p.newSSRC()}
 	d.pt = ptOpus
 	if up.kind.String() == "video" {
-		d.pt, d.rtxSSRC = ptVP8, p.newSSRC()
+		d.pt, d.rtxSSRC, d.history = ptVP8, p.newSSRC(), &history{}
 	}
 	p.sub.downs[up] = d
 	p.sub.bySSRC[d.ssrc] = d

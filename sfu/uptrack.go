@@ -42,6 +42,13 @@ type upTrack struct {
 	subs  atomic.Pointer[[]*downTrack]
 	muted atomic.Bool
 
+	// Audio: the level meter and the speaker detector's verdict. gate on
+	// means top-N is in force for this call: the track goes out only while
+	// forward is set and it is not silent.
+	meter   levelMeter
+	forward atomic.Bool
+	gate    atomic.Bool
+
 	mu          sync.Mutex // serializes subscriptions against unpublish
 	unpublished bool
 	subsMu      sync.Mutex // serializes changes to subs (a leaf lock)
@@ -63,7 +70,14 @@ func newUpTrack(owner *Participant, sec *pubSection) *upTrack {
 	t.ext.Store(&ext)
 	empty := []*downTrack{}
 	t.subs.Store(&empty)
+	t.forward.Store(true)
 	return t
+}
+
+// setForwarded applies the speaker detector's decision.
+func (t *upTrack) setForwarded(forward, gate bool) {
+	t.forward.Store(forward)
+	t.gate.Store(gate)
 }
 
 func (t *upTrack) info() TrackInfo {
@@ -81,7 +95,7 @@ type upStream struct {
 
 	recv     recvStats
 	loss     lossTracker
-	wasMuted bool // the next forwarded packet resumes
+	wasMuted bool // the next forwarded packet resumes (after a mute or a gated stretch)
 
 	lastPLI atomic.Int64 // nanoseconds since the call's epoch
 	sr      atomic.Pointer[senderInfo]
@@ -135,6 +149,13 @@ func (s *upStream) ingest(pkt []byte, h *rtp.Header, hlen int, now int64, p *pum
 	if t.muted.Load() {
 		s.wasMuted = true
 		return
+	}
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		silent := t.meter.add(&ex)
+		if t.gate.Load() && (silent || !t.forward.Load()) {
+			s.wasMuted = true // top-N: not among the loudest, or silence
+			return
+		}
 	}
 	payload := pkt[hlen:end]
 	if tap := t.cfg.Tap; tap != nil {

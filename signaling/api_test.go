@@ -518,6 +518,7 @@ func TestAPIParticipantToken(t *testing.T) {
 type apiNopHandler struct{}
 
 func (apiNopHandler) SubscribeOffer(string)                 {}
+func (apiNopHandler) Speakers([]sfu.SpeakerInfo, string)    {}
 func (apiNopHandler) ParticipantJoined(sfu.ParticipantInfo) {}
 func (apiNopHandler) ParticipantLeft(string)                {}
 func (apiNopHandler) TrackPublished(string, sfu.TrackInfo)  {}

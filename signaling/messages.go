@@ -80,6 +80,11 @@ type (
 		ParticipantID string `json:"participantId"`
 		TrackID       string `json:"trackId"`
 	}
+	speakersMsg struct {
+		Type     string            `json:"type"`
+		Speakers []sfu.SpeakerInfo `json:"speakers"`
+		Dominant string            `json:"dominant"`
+	}
 	muteMsg struct {
 		Type          string `json:"type"`
 		ParticipantID string `json:"participantId"`

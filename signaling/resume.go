@@ -282,6 +282,12 @@ func (sl *slot) TrackUnpublished(pid, tid string) {
 func (sl *slot) TrackMuted(pid, tid string, muted bool) {
 	sl.deliver(muteMsg{Type: "mute", ParticipantID: pid, TrackID: tid, Muted: muted}, false)
 }
+func (sl *slot) Speakers(list []sfu.SpeakerInfo, dominant string) {
+	if list == nil {
+		list = []sfu.SpeakerInfo{}
+	}
+	sl.deliver(speakersMsg{Type: "speakers", Speakers: list, Dominant: dominant}, false)
+}
 
 // Closed: the SFU ended this participant (left, call ended, removed,
 // replaced, transport failed). The attached socket, if any, is told why.

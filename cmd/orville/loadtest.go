@@ -33,6 +33,7 @@ func loadTest(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long media flows once everybody has joined")
 	fs.BoolVar(&cfg.E2EE, "e2ee", false, "encrypt every frame end to end (RFC 9605 SFrame), one random secret per call")
 	fs.BoolVar(&cfg.ForceTCP, "force-tcp", false, "clients skip UDP: ICE-TCP or TURN over TLS/TCP from the start")
+	fs.IntVar(&cfg.Talkers, "talkers", 0, "per call, this many audio publishers talk (the loudest rotating every 3 s), the others send silence; 0: everyone talks")
 	fs.IntVar(&cfg.JoinConcurrency, "join-concurrency", 16, "joins in flight at once (1: one at a time, the server's join path alone)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this host: report its CPU time and memory from /proc")
 	asJSON := fs.Bool("json", false, "print the report as JSON")

@@ -101,7 +101,7 @@ func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Co
 	defer front.shutdown(context.Background())
 	var member atomic.Pointer[clusterNode] // with --etcd-endpoints, set once rooms exist
 	rooms, err := roommgr.New(roommgr.Config{
-		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants,
+		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants, AudioTopN: cfg.AudioTopN,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
 		MaxCallDuration: cfg.MaxCallDuration, ResumeGrace: cfg.ResumeGrace, Logger: log, Observer: mets,

@@ -72,6 +72,9 @@ type Config struct {
 	MaxCalls int
 	// MaxParticipants is the per-call participant limit.
 	MaxParticipants int
+	// AudioTopN is how many of the loudest audio streams a participant of a
+	// large call receives (plus the dominant speaker's); 0 forwards all.
+	AudioTopN int
 
 	// EmptyTimeout ends a call nobody joined.
 	EmptyTimeout time.Duration

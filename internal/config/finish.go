@@ -66,6 +66,9 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 	if c.MaxParticipants < 1 {
 		bad("max-participants", "must be at least 1")
 	}
+	if c.AudioTopN < 0 {
+		bad("audio-top-n", "must not be negative")
+	}
 	if c.TCPMaxConnsPerIP < 1 {
 		bad("tcp-max-conns-per-ip", "must be at least 1")
 	}

@@ -112,6 +112,9 @@ func settings() []setting {
 		{name: "max-participants", arg: "N", def: "50",
 			help: "maximum participants per call",
 			set:  intField(func(c *Config) *int { return &c.MaxParticipants })},
+		{name: "audio-top-n", arg: "N", def: "3",
+			help: "in calls of more than N+1 participants, forward only the N loudest audio streams plus the dominant speaker, and no silence (0: forward every stream)",
+			set:  intField(func(c *Config) *int { return &c.AudioTopN })},
 
 		{name: "empty-timeout", arg: "DURATION", def: "1m",
 			help: "end a call nobody joined within this time",
