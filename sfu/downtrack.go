@@ -232,8 +232,12 @@ func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) int {
 	return nackSent
 }
 
-// retransmitGap: one packet is resent at most this often.
-const retransmitGap = 20e6 // 20 ms in ns
+// retransmitGap: one packet is resent at most this often, and at most
+// maxRetransmits times.
+const (
+	retransmitGap  = 20e6 // 20 ms in ns
+	maxRetransmits = 3
+)
 
 // history remembers, for the last historySize packets sent, where each came
 // from, so a NACK for an outgoing sequence number finds the cached packet.
@@ -250,6 +254,7 @@ const historySize = 1024 // power of two; ~6 s of 1.5 Mb/s video
 
 type retxMark struct {
 	outSeq uint16
+	count  uint8
 	at     int64
 }
 
@@ -283,15 +288,22 @@ func (h *history) lookup(outSeq uint16) (historyEntry, bool) {
 	return historyEntry{inSeq: uint16(w >> 16), layer: uint8(w >> 40), shift: h.shifts[uint8(w>>32)].Load()}, true
 }
 
-// mayRetransmit lets one packet go again at most every retransmitGap,
-// however many NACKs ask for it (RFC 4585 §3.4 lets the sender suppress
-// duplicates); it marks the packet as sent now.
+// mayRetransmit lets one packet go again at most every retransmitGap and
+// at most maxRetransmits times, however many NACKs ask for it (RFC 4585
+// §3.4 lets the sender suppress duplicates: a receiver whose NACK
+// generator does not see RTX repairs keeps asking); it marks the packet as
+// sent now.
 func (h *history) mayRetransmit(outSeq uint16, now int64) bool {
 	m := &h.retx[outSeq&(historySize-1)]
-	if m.outSeq == outSeq && m.at != 0 && now-m.at < retransmitGap {
-		return false
+	if m.outSeq == outSeq && m.at != 0 {
+		if now-m.at < retransmitGap || m.count >= maxRetransmits {
+			return false
+		}
+		m.count++
+	} else {
+		m.outSeq, m.count = outSeq, 1
 	}
-	m.outSeq, m.at = outSeq, now
+	m.at = now
 	return true
 }
 

@@ -283,7 +283,9 @@ func (p *Participant) SubscribeAnswer(answer string) error {
 			ans := a.sections[i]
 			ext := ans.ext
 			sent.down.ext.Store(&ext)
-			if ans.rtx {
+			// rtxPT is read by the retransmitter once active: it is set by
+			// the first answer only, before activation publishes it.
+			if ans.rtx && !sent.down.answered {
 				sent.down.rtxPT = ptRTX
 			}
 			sent.down.answered = true

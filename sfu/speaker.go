@@ -69,7 +69,8 @@ type speakerDetector struct {
 }
 
 func newSpeakerDetector(c *Call) *speakerDetector {
-	return &speakerDetector{c: c, topN: c.cfg.AudioTopN, tracks: map[*upTrack]*trackLevel{}}
+	// Nobody speaking is the state everyone starts from: no event for it.
+	return &speakerDetector{c: c, topN: c.cfg.AudioTopN, tracks: map[*upTrack]*trackLevel{}, sentSet: "|"}
 }
 
 func (c *Call) speakerLoop() {
