@@ -88,6 +88,9 @@ func TestTwoBrowsersE2EECall(t *testing.T) {
 	call := s.createCall(t)
 	alice, bob := newBrowser(t, "alice", s), newBrowser(t, "bob", s)
 	alice.navigate(s.callURL(s.token(t, call, "alice"), callSecret))
+	// alice is in the call before bob joins, so that she ratchets on his
+	// join (on a loaded machine a page loaded first may join second).
+	alice.waitStats(10*time.Second, "alice joined", func(s pageStats) bool { return s.ParticipantID == "alice" })
 	bob.navigate(s.callURL(s.token(t, call, "bob"), callSecret))
 	start := time.Now()
 	for _, b := range []*browser{alice, bob} {
