@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"strings"
 
 	"github.com/pion/dtls/v3/pkg/crypto/fingerprint"
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
@@ -34,5 +35,6 @@ func newCertificate(c *tls.Certificate) (*certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &certificate{tls: cert, fingerprint: fp}, nil
+	// RFC 8122 §5: upper-case hex (Firefox refuses lower case).
+	return &certificate{tls: cert, fingerprint: strings.ToUpper(fp)}, nil
 }

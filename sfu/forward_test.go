@@ -123,6 +123,17 @@ func (r *fanoutRig) packet(tb testing.TB, size int) []byte {
 	return out
 }
 
+// plainPacket is packet before SRTP: what ingest sees.
+func (r *fanoutRig) plainPacket(tb testing.TB, size int) []byte {
+	enc := r.packet(tb, size)
+	var h rtp.Header
+	plain, err := testContext(tb).DecryptRTP(nil, enc, &h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return plain
+}
+
 // push runs one packet through the path as the socket loop does.
 func (r *fanoutRig) push(b []byte) {
 	r.pm.tick()

@@ -99,8 +99,8 @@ func parsePubSection(i int, m *sdp.MediaDescription) (pubSection, error) {
 	if sec.mid, ok = m.Attribute("mid"); !ok || sec.mid == "" || len(sec.mid) > 16 {
 		return sec, fmt.Errorf("%w: m-section %d has no usable mid", ErrInvalidSDP, i)
 	}
-	if m.MediaName.Port.Value == 0 {
-		return sec, nil // rejected or stopped by the client
+	if _, bundleOnly := m.Attribute("bundle-only"); m.MediaName.Port.Value == 0 && !bundleOnly {
+		return sec, nil // rejected or stopped by the client (RFC 8843 §6: bundle-only sections also say port 0)
 	}
 	dir := direction(m)
 	sec.sending = dir == "sendonly" || dir == "sendrecv"

@@ -1,8 +1,9 @@
 // Who is speaking. The server's `speakers` events (at most 3 a second:
-// {"speakers":[{"participantId","level"}],"dominant":"id"}) are used while
-// they come; without them (a server that does not send them yet, or
-// silence) the page measures the audio it plays itself with WebAudio.
-const SERVER_FRESH_MS = 2000; // server events count for this long
+// {"speakers":[{"participantId","level"}],"dominant":"id"}) decide once the
+// first one arrived: the server sends one whenever who speaks changes, so
+// its latest event stays true until the next. Before any (a server that
+// does not send them, or a call nobody has spoken in yet) the page measures
+// the audio it plays itself with WebAudio.
 const TICK_MS = 200;
 const SPEAKING_LEVEL = 0.015; // RMS of the decoded signal, 0..1
 const HOLD_MS = 800; // a speaker stays highlighted through short pauses
@@ -72,7 +73,7 @@ export class Speakers {
   }
 
   tick() {
-    if (Date.now() - this.serverAt < SERVER_FRESH_MS) return;
+    if (this.serverAt) return;
     if (this.ctx?.state === 'suspended') this.ctx.resume().catch(() => {});
     const now = Date.now();
     const speaking = new Set();
