@@ -39,6 +39,7 @@ type Call struct {
 	participants map[string]*Participant
 	closed       bool
 	onLeave      func(remaining int)
+	video        callVideo // the video allocator's (allocator.go)
 	closeOnce    sync.Once
 	stop         chan struct{}
 	wg           sync.WaitGroup
@@ -50,7 +51,8 @@ func NewCall(cfg Config) (*Call, error) {
 		return nil, err
 	}
 	c := &Call{cfg: cfg, epoch: time.Now(), participants: map[string]*Participant{},
-		log: cfg.Logger.With(zap.String("call", cfg.ID)), stop: make(chan struct{})}
+		log: cfg.Logger.With(zap.String("call", cfg.ID)), stop: make(chan struct{}),
+		video: callVideo{kick: make(chan struct{}, 1)}}
 	var err error
 	if c.cert, err = newCertificate(cfg.Certificate); err != nil {
 		return nil, err
@@ -66,9 +68,10 @@ func NewCall(cfg Config) (*Call, error) {
 		p := c.newPump()
 		go s.run(p)
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.reportLoop()
 	go c.speakerLoop()
+	go c.videoLoop()
 	return c, nil
 }
 

@@ -62,6 +62,10 @@ type Config struct {
 	Tap func(participant, trackID string, payload []byte)
 	// Observer receives counters for metrics; nil means none.
 	Observer Observer
+	// LastN is how many participants' videos a subscriber receives when
+	// it did not choose (the `subscription` message): the most relevant
+	// speakers first. 0 is every video (the server's --last-n is 9).
+	LastN int
 	// OnTrack, if set, is told when a participant's track starts (published)
 	// and stops being forwarded, once each, on the goroutine that made the
 	// change: it must not block (the room manager queues an event).
@@ -121,6 +125,9 @@ func (c *Config) validate() error {
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
+	}
+	if c.LastN < 0 {
+		return errors.New("sfu: LastN must not be negative")
 	}
 	return nil
 }

@@ -57,12 +57,14 @@ type downTrack struct {
 	// RTX state (RFC 4588).
 	rtxSeq uint16
 	limit  tokenBucket
+
+	sel layerSelect // simulcast layer and VP8 continuity (layers.go)
 }
 
 // forward rewrites one packet of stream s for this subscriber, encrypts it
 // into p's batch and records it for retransmission.
 func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *ingestExt, flags uint8, now int64, p *pump) {
-	if !d.active.Load() || s.layer != 0 {
+	if !d.active.Load() || !d.admit(s, flags) {
 		return
 	}
 	if flags&flagResume != 0 {
@@ -75,6 +77,7 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 			return // a decoder cannot start on a delta frame
 		}
 		d.restart(s, h, now)
+		d.afterRestart(payload)
 	}
 	if seqNewer(seq, d.lastIn) {
 		d.lastIn = seq
@@ -89,12 +92,14 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 	if n == 0 {
 		return
 	}
+	d.rewritePayload(p.scratch[:n], len(payload), outSeq)
 	out, err := d.ctx.EncryptRTP(p.slot()[:0], p.scratch[:n], &p.ehdr)
 	if err != nil {
 		d.up.cfg.Observer.PacketDropped("srtp")
 		return
 	}
 	p.commit(d.sub.subT, len(out))
+	d.noteSent(p.scratch[:n], len(out), now, false)
 	d.history.record(outSeq, seq, uint8(s.layer), d.epoch)
 	if seqNewer(outSeq, d.lastOut) || !d.sentAny {
 		d.lastOut, d.lastOutTS, d.lastOutAt, d.sentAny = outSeq, outTS, now, true
@@ -205,31 +210,49 @@ func (d *downTrack) retransmit(outSeq uint16, now int64, p *pump) int {
 	if !d.history.mayRetransmit(outSeq, now) {
 		return nackSuppressed
 	}
-	s := d.up.stream(int(e.layer))
-	if s == nil || !d.limit.take(now) {
+	if d.up.stream(int(e.layer)) == nil || !d.limit.take(now) {
 		return nackMissed
+	}
+	if d.sendRTX(e, outSeq, now, false, p) == 0 {
+		return nackMissed
+	}
+	return nackSent
+}
+
+// sendRTX resends the packet history entry e describes (sent as outSeq)
+// on the RTX stream and returns its size on the wire, 0 if it is no longer
+// cached. Only the goroutine that reads the subscriber's RTCP calls it
+// (NACKs, and the bandwidth probes of bwe_probe.go).
+func (d *downTrack) sendRTX(e historyEntry, outSeq uint16, now int64, probe bool, p *pump) int {
+	s := d.up.stream(int(e.layer))
+	if s == nil {
+		return 0
 	}
 	buf := p.cached
 	n := s.cache.load(e.inSeq, buf)
 	if n == 0 {
-		return nackMissed
+		return 0
 	}
 	start, end, ok := rtpPayload(buf[:n])
 	if !ok {
-		return nackMissed
+		return 0
 	}
 	d.rtxSeq++
 	outTS := rtpTimestamp(buf) + e.shift
 	m := d.build(p.scratch, rtpMarker(buf), d.rtxPT, d.rtxSSRC, d.rtxSeq, outTS, nil, buf[start:end], int(outSeq))
 	if m == 0 {
-		return nackMissed
+		return 0
+	}
+	if d.up.kind == webrtc.RTPCodecTypeVideo {
+		d.sel.vp8.applyEpoch(e.epoch, p.scratch[m-(end-start):m])
 	}
 	out, err := d.rtxCtx.EncryptRTP(p.slot()[:0], p.scratch[:m], &p.ehdr)
 	if err != nil {
-		return nackMissed
+		return 0
 	}
 	p.commit(d.sub.subT, len(out))
-	return nackSent
+	d.noteSent(p.scratch[:m], len(out), now, probe)
+	return len(out)
 }
 
 // retransmitGap: one packet is resent at most this often, and at most
@@ -261,6 +284,7 @@ type retxMark struct {
 type historyEntry struct {
 	inSeq uint16
 	layer uint8
+	epoch uint8
 	shift uint32
 }
 
@@ -285,7 +309,7 @@ func (h *history) lookup(outSeq uint16) (historyEntry, bool) {
 	if w>>63 == 0 || uint16(w) != outSeq {
 		return historyEntry{}, false
 	}
-	return historyEntry{inSeq: uint16(w >> 16), layer: uint8(w >> 40), shift: h.shifts[uint8(w>>32)].Load()}, true
+	return historyEntry{inSeq: uint16(w >> 16), layer: uint8(w >> 40), epoch: uint8(w >> 32), shift: h.shifts[uint8(w>>32)].Load()}, true
 }
 
 // mayRetransmit lets one packet go again at most every retransmitGap and

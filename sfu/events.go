@@ -50,6 +50,9 @@ type ParticipantInfo struct {
 	JoinedAt  time.Time   `json:"joinedAt"`
 	Transport string      `json:"transport"`
 	Tracks    []TrackInfo `json:"tracks"`
+	// Video is the participant's received video (Call.ParticipantDetails,
+	// for the API only).
+	Video *VideoReceiveInfo `json:"video,omitempty"`
 }
 
 // Observer receives media-plane counters (Prometheus in production). The

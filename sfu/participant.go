@@ -59,6 +59,8 @@ type Participant struct {
 	sub        subscribeState
 	iceRestart bool // the next subscribe offer restarts ICE (icerestart.go)
 
+	video *subscriberVideo // bandwidth estimate and video allocation (subscription.go)
+
 	negotiate chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -71,7 +73,7 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 		log:    c.log.With(zap.String("participant", id)),
 		tracks: map[string]*upTrack{}, sessionID: newSessionID(), rtcpSSRC: randomSSRC(),
 		discoverLeft: 64, nackBuf: make([]uint16, 0, 64), rtcpBuf: make([]byte, 1200),
-		negotiate: make(chan struct{}, 1), closed: make(chan struct{}),
+		negotiate: make(chan struct{}, 1), closed: make(chan struct{}), video: newSubscriberVideo(),
 	}
 	empty := map[uint32]*upStream{}
 	p.streams.Store(&empty)
@@ -206,6 +208,7 @@ func (p *Participant) reconcileTracks(o *pubOffer) (added, removed []*upTrack) {
 			up.layers[0].Store(s)
 			streams[s.ssrc] = s
 		}
+		signalledLayers(up, sec, streams)
 	}
 	p.streams.Store(&streams)
 	return added, removed

@@ -172,6 +172,8 @@ func (s subscribeSink) rtcp(_ *transport, plain []byte, pm *pump) {
 			if d := p.downBySSRC(ssrc); ok && d != nil {
 				d.up.requestKeyframes()
 			}
+		case pt == rtcpRTPFB && count == fmtTWCC && p.video != nil:
+			p.onTransportFeedback(pkt, pm)
 		}
 	})
 }

@@ -149,6 +149,10 @@ func randomSSRC() uint32 {
 func (p *Participant) changed() {
 	p.sub.needs = true
 	p.kick()
+	if p.video != nil { // the allocator looks at the new set of tracks
+		p.video.dirty.Store(true)
+		p.call.kickVideo()
+	}
 }
 
 // kick wakes the negotiation goroutine.

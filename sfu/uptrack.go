@@ -41,6 +41,7 @@ type upTrack struct {
 
 	subs  atomic.Pointer[[]*downTrack]
 	muted atomic.Bool
+	pub   publishedLayers // which layers subscribers want (layers_wanted.go)
 
 	// Audio: the level meter and the speaker detector's verdict. gate on
 	// means top-N is in force for this call: the track goes out only while
@@ -99,6 +100,7 @@ type upStream struct {
 
 	lastPLI atomic.Int64 // nanoseconds since the call's epoch
 	sr      atomic.Pointer[senderInfo]
+	stats   layerStats // rate, liveness and picture size, for the allocator (layers.go)
 }
 
 // senderInfo is the publisher's latest sender report (RFC 3550 §6.4.1):
@@ -169,6 +171,7 @@ func (s *upStream) ingest(pkt []byte, h *rtp.Header, hlen int, now int64, p *pum
 		flags |= flagResume
 		s.wasMuted = false
 	}
+	s.stats.observe(len(pkt), payload, flags&flagKeyframe != 0, now)
 	for _, d := range *t.subs.Load() {
 		d.forward(s, h, payload, &ex, flags, now, p)
 	}
