@@ -56,6 +56,8 @@ type Client struct {
 	iceRestarts atomic.Int64
 	probing     atomic.Bool // a socket probe runs (icerestart.go)
 
+	layerMessages atomic.Int64 // `layers` applied (simulcast.go)
+
 	mu            sync.Mutex
 	conn          *websocket.Conn // the signaling socket; nil while reconnecting
 	closed        bool
@@ -70,6 +72,7 @@ type Client struct {
 	pings         map[string]chan struct{}
 	iceServers    []webrtc.ICEServer // from joined, then iceServers messages (iceservers.go)
 	iceRefreshes  int
+	pausedVideos  map[string]string // "participant/track" → reason (simulcast.go)
 
 	closeOnce sync.Once
 	done      chan struct{}

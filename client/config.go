@@ -85,6 +85,10 @@ type Config struct {
 	VideoFPS int
 	// KeyframeInterval between periodic VP8 key frames (default 3 s).
 	KeyframeInterval time.Duration
+	// Simulcast sends the video as three encodings, rids q, h and f, at a
+	// tenth, a third and all of VideoBitrate, a quarter, half and the full
+	// picture (simulcast.go); the server turns them off and on (`layers`).
+	Simulcast bool
 
 	// Transform, when set, encrypts sent frames and decrypts received ones.
 	Transform FrameTransform
@@ -189,6 +193,9 @@ func (c *Config) validate() error {
 	// Every frame must at least hold the VP8 key frame header and the marker.
 	if c.VideoBitrate < 8*(vp8KeyHeaderLen+markerLen)*c.VideoFPS {
 		return fmt.Errorf("client: VideoBitrate %d b/s is too low for %d fps", c.VideoBitrate, c.VideoFPS)
+	}
+	if c.Simulcast && float64(c.VideoBitrate)*simulcastShare[0] < float64(8*(vp8KeyHeaderLen+markerLen)*c.VideoFPS) {
+		return fmt.Errorf("client: VideoBitrate %d b/s is too low for simulcast at %d fps (its q layer gets a tenth)", c.VideoBitrate, c.VideoFPS)
 	}
 	if c.KeyframeInterval < 0 {
 		return fmt.Errorf("client: KeyframeInterval %v is negative", c.KeyframeInterval)

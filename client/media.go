@@ -35,12 +35,17 @@ type localTrack struct {
 	forceKey atomic.Bool
 
 	frames, keyFrames, plis, firs, nacks atomic.Uint64
+
+	layers []*sendLayer // simulcast encodings (simulcast.go); nil: one stream
 }
 
 // newLocalTrack adds a sendonly transceiver with a synthetic track to the
 // publish transport. The stream id is our participant id and the track id
 // "<participant>-<kind>", which the server forwards as msid.
 func (c *Client) newLocalTrack(kind string) (*localTrack, error) {
+	if kind == KindVideo && c.cfg.Simulcast {
+		return c.newSimulcastTrack()
+	}
 	codec := opusCodec()
 	if kind == KindVideo {
 		codec = vp8Codec()
@@ -62,6 +67,10 @@ func (c *Client) newLocalTrack(kind string) (*localTrack, error) {
 // transport is connected (writes before that would be dropped, and the
 // first frame must be the key frame).
 func (c *Client) sendLoop(lt *localTrack) {
+	if lt.layers != nil {
+		c.sendLayers(lt)
+		return
+	}
 	select {
 	case <-c.pub.connected:
 	case <-c.ctx.Done():
@@ -115,6 +124,10 @@ func (c *Client) sendLoop(lt *localTrack) {
 // drives pion's interceptors (the NACK responder retransmits from here).
 // A PLI or FIR makes the next video frame a key frame.
 func (c *Client) senderRTCPLoop(lt *localTrack) {
+	if lt.layers != nil {
+		c.layersRTCPLoop(lt)
+		return
+	}
 	for {
 		pkts, _, err := lt.sender.ReadRTCP()
 		if err != nil {
@@ -146,6 +159,7 @@ func (lt *localTrack) stats(sent *sendCounter) SentTrackStats {
 		NACKs:     lt.nacks.Load(),
 		Muted:     lt.muted.Load(),
 	}
+	s.Layers = lt.layerStats(sent)
 	if enc := lt.sender.GetParameters().Encodings; len(enc) > 0 {
 		s.SSRC = uint32(enc[0].SSRC)
 		sc := sent.stream(s.SSRC)
@@ -234,6 +248,9 @@ func (c *Client) onFrame(rs *recvStats, frame []byte, arrived time.Time) {
 		frame = plain
 	}
 	key := rs.kind == KindVideo && isVP8KeyFrame(frame)
+	if w, h, ok := vp8KeyFrameSize(frame); key && ok {
+		rs.onKeyFrameSize(w, h)
+	}
 	_, sent, marked := readMarker(rs.kind, frame)
 	rs.onFrame(key, marked, arrived.Sub(sent))
 }

@@ -26,9 +26,35 @@ type seqCounter struct {
 	baseSeq  uint64
 	badSeq   uint64 // seqMod+1 when no restart is suspected
 	received uint64
+	// dups counts packets received twice among the last dupWindow
+	// (retransmissions that crossed the original, the server's bandwidth
+	// probes): received includes them, as RFC 3550 A.3 counts.
+	dups uint64
+	seen [dupWindow / 64]uint64 // bit ext%dupWindow: that packet arrived
+}
+
+// dupWindow is how far back duplicates are recognized.
+const dupWindow = 1024
+
+// note marks extended sequence number ext as received; it reports whether
+// it already was. advanced says ext is the new highest.
+func (s *seqCounter) note(ext, prevMax uint64, advanced bool) bool {
+	if advanced {
+		for q := prevMax + 1; q < ext && q-prevMax < dupWindow; q++ {
+			s.seen[q/64%(dupWindow/64)] &^= 1 << (q % 64)
+		}
+	} else if ext+dupWindow <= s.extendedMax() {
+		return false // too old to tell
+	}
+	w, bit := &s.seen[ext/64%(dupWindow/64)], uint64(1)<<(ext%64)
+	dup := !advanced && *w&bit != 0
+	*w |= bit
+	return dup
 }
 
 func (s *seqCounter) init(seq uint16) {
+	s.seen = [dupWindow / 64]uint64{}
+	s.seen[uint64(seq)/64%(dupWindow/64)] = 1 << (uint64(seq) % 64)
 	s.started = true
 	s.baseSeq = uint64(seq)
 	s.maxSeq = seq
@@ -48,12 +74,18 @@ func (s *seqCounter) update(seq uint16) bool {
 	}
 	udelta := seq - s.maxSeq // modulo 2^16
 	switch {
+	case udelta == 0:
+		if s.note(s.extendedMax(), 0, false) {
+			s.dups++
+		}
 	case udelta < maxDropout:
 		// In order, with a permissible gap.
+		prev := s.extendedMax()
 		if seq < s.maxSeq {
 			s.cycles += seqMod // wrapped around
 		}
 		s.maxSeq = seq
+		s.note(s.extendedMax(), prev, true)
 	case int(udelta) <= seqMod-maxMisorder:
 		// A very large jump: accept it only when the next packet follows it.
 		if uint64(seq) == s.badSeq {
@@ -64,6 +96,9 @@ func (s *seqCounter) update(seq uint16) bool {
 		}
 	default:
 		// Duplicate or reordered packet: counted, does not move maxSeq.
+		if back := uint64(s.maxSeq - seq); back <= s.extendedMax() && s.note(s.extendedMax()-back, 0, false) {
+			s.dups++
+		}
 	}
 	s.received++
 	return true
@@ -144,6 +179,8 @@ type recvStats struct {
 	latSum      time.Duration
 	latMax      time.Duration
 	ended       bool
+	width       int // of the latest key frame
+	height      int
 }
 
 func (r *recvStats) onPacket(p *rtp.Packet, now time.Time) {
@@ -176,6 +213,13 @@ func (r *recvStats) onFrame(key, marked bool, latency time.Duration) {
 	}
 }
 
+// onKeyFrameSize records the picture size of a decrypted key frame.
+func (r *recvStats) onKeyFrameSize(w, h int) {
+	r.mu.Lock()
+	r.width, r.height = w, h
+	r.mu.Unlock()
+}
+
 // onDecryptFailure counts a frame that was received but failed to decrypt.
 func (r *recvStats) onDecryptFailure() {
 	r.mu.Lock()
@@ -203,6 +247,9 @@ func (r *recvStats) snapshot() ReceivedTrackStats {
 		Bytes:               r.bytes,
 		PacketsLost:         r.seq.lost(),
 		LossFraction:        r.seq.lossFraction(),
+		Duplicates:          r.seq.dups,
+		Width:               r.width,
+		Height:              r.height,
 		Jitter:              r.jitter.duration(r.clockRate),
 		FirstPacketAt:       r.firstPacket,
 		LastPacketAt:        r.lastPacket,

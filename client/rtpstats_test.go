@@ -141,3 +141,31 @@ func TestRecvStatsSnapshot(t *testing.T) {
 		t.Errorf("first %v jitter %v", s.FirstPacketAt, s.Jitter)
 	}
 }
+
+// Duplicates (retransmissions that crossed the original, bandwidth probes)
+// are counted apart, so that loss can be read without them.
+func TestSeqCounterDuplicates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seqs []uint16
+		dups uint64
+	}{
+		{"none", seqRange(1, 50, nil), 0},
+		{"repeated", []uint16{1, 2, 2, 3, 3}, 2},
+		{"reordered is not a duplicate", []uint16{1, 2, 4, 3, 5}, 0},
+		{"late across the wrap", []uint16{65534, 0, 65535, 1}, 0},
+		{"repeat across the wrap", []uint16{65534, 65535, 0, 1, 65535, 0}, 2},
+		{"a gap, then the missing one twice", []uint16{1, 5, 3, 3, 2}, 1},
+		{"probes resend the newest", []uint16{10, 11, 12, 12, 11, 10, 13}, 3},
+	} {
+		s := feed(tc.seqs...)
+		if s.dups != tc.dups {
+			t.Errorf("%s: %d duplicates, want %d", tc.name, s.dups, tc.dups)
+		}
+	}
+	// A slot reused after the window moved on is not a duplicate.
+	s := feed(seqRange(0, 3000, nil)...)
+	if s.dups != 0 {
+		t.Errorf("%d duplicates in 3000 packets in order", s.dups)
+	}
+}

@@ -57,6 +57,11 @@ type message struct {
 	ResumeGrace int     `json:"resumeGrace,omitempty"`
 	Seq         uint64  `json:"seq,omitempty"`
 	LastSeq     *uint64 `json:"lastSeq,omitempty"`
+	// Video (simulcast.go): the client's `subscription`, the server's
+	// `layers` (Rids) and `videoPaused` (Paused, Reason).
+	Video  *[]VideoSubscription `json:"video,omitempty"`
+	Rids   []string             `json:"rids,omitempty"`
+	Paused bool                 `json:"paused,omitempty"`
 }
 
 // Participant is another member of the call and its published tracks.
@@ -342,6 +347,10 @@ func (c *Client) handle(m *message) {
 		c.onPong(string(m.ID))
 	case "iceServers":
 		c.onICEServers(m.ICEServers)
+	case "layers":
+		c.onLayers(m.TrackID, m.Rids)
+	case "videoPaused":
+		c.onVideoPaused(m)
 	default:
 		c.log.Debug("ignoring message", zap.String("type", m.Type))
 	}

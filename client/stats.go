@@ -76,6 +76,8 @@ type SentTrackStats struct {
 	FIRs      uint64 // full intra requests received (RFC 5104 §4.3.1)
 	NACKs     uint64 // generic NACK packets received (RFC 4585 §6.2.1)
 	Muted     bool
+	// Layers are the simulcast encodings (Config.Simulcast), lowest first.
+	Layers []SentLayerStats
 }
 
 // ReceivedTrackStats describes one remote track received on the subscribe
@@ -93,6 +95,13 @@ type ReceivedTrackStats struct {
 	// duplicates arrived. LossFraction is PacketsLost/expected, cumulative.
 	PacketsLost  int64
 	LossFraction float64
+	// Duplicates counts packets that arrived twice (retransmissions, the
+	// server's bandwidth probes); PacketsLost + Duplicates is what never
+	// arrived.
+	Duplicates uint64
+	// Width and Height are the picture size of the latest (decrypted) VP8
+	// key frame: which simulcast layer the server forwards.
+	Width, Height int
 	// Jitter is the RFC 3550 §6.4.1 interarrival jitter.
 	Jitter        time.Duration
 	FirstPacketAt time.Time

@@ -110,6 +110,7 @@ type vp8Synth struct {
 	untilKey         int // frames until the next periodic key frame
 	counter          uint32
 	buf, filler      []byte
+	width, height    int // written into key frames (simulcast layers differ)
 }
 
 // newVP8Synth sizes frames so that one key frame every gop frames plus
@@ -136,6 +137,8 @@ func newVP8Synth(bitrate, fps int, keyInterval time.Duration) *vp8Synth {
 		gop:      gop,
 		buf:      make([]byte, keyLen),
 		filler:   newFiller(keyLen),
+		width:    synthWidth,
+		height:   synthHeight,
 	}
 }
 
@@ -161,7 +164,7 @@ func (s *vp8Synth) next(now time.Time, forceKey, muted bool) (frame []byte, key 
 		n = hdr + markerLen
 	}
 	frame = s.buf[:n]
-	writeVP8Header(frame, key)
+	writeVP8Size(frame, key, s.width, s.height)
 	putMarker(frame[hdr:], s.counter, now)
 	copy(frame[hdr+markerLen:], s.filler)
 	s.counter++
@@ -172,7 +175,10 @@ func (s *vp8Synth) next(now time.Time, forceKey, muted bool) (frame []byte, key 
 // little-endian frame tag (bit 0 frame type, 0 = key; bits 1-3 version;
 // bit 4 show_frame; bits 5-23 first_part_size) and, for key frames, the start
 // code 0x9d 0x01 0x2a and 14-bit width/height with 2-bit scaling (0).
-func writeVP8Header(frame []byte, key bool) {
+func writeVP8Header(frame []byte, key bool) { writeVP8Size(frame, key, synthWidth, synthHeight) }
+
+// writeVP8Size is writeVP8Header for a picture of width × height.
+func writeVP8Size(frame []byte, key bool, width, height int) {
 	hdr := vp8DeltaHeaderLen
 	if key {
 		hdr = vp8KeyHeaderLen
@@ -187,8 +193,8 @@ func writeVP8Header(frame []byte, key bool) {
 	frame[0], frame[1], frame[2] = byte(tag), byte(tag>>8), byte(tag>>16)
 	if key {
 		frame[3], frame[4], frame[5] = 0x9d, 0x01, 0x2a
-		binary.LittleEndian.PutUint16(frame[6:8], synthWidth&0x3fff)
-		binary.LittleEndian.PutUint16(frame[8:10], synthHeight&0x3fff)
+		binary.LittleEndian.PutUint16(frame[6:8], uint16(width)&0x3fff)
+		binary.LittleEndian.PutUint16(frame[8:10], uint16(height)&0x3fff)
 	}
 }
 

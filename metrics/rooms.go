@@ -12,6 +12,7 @@ type roomsCollector struct {
 	calls, participants, tracks, transports *prometheus.Desc
 	pairs                                   *prometheus.Desc
 	draining, drainLeft                     *prometheus.Desc
+	video                                   videoDescs // video.go
 }
 
 func newRoomsCollector(ns string, rooms *roommgr.Manager) *roomsCollector {
@@ -27,6 +28,7 @@ func newRoomsCollector(ns string, rooms *roommgr.Manager) *roomsCollector {
 		pairs:        d("port_pairs", "UDP port pairs of the media range, used or free.", "state"),
 		draining:     d("draining", "1 while the server drains (SIGTERM or POST /v1/drain): no new calls, running calls go on."),
 		drainLeft:    d("drain_calls_left", "Calls the drain still waits for (0 when not draining)."),
+		video:        newVideoDescs(ns),
 	}
 }
 
@@ -34,6 +36,7 @@ func (c *roomsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.calls, c.participants, c.tracks, c.transports, c.pairs, c.draining, c.drainLeft} {
 		ch <- d
 	}
+	c.video.describe(ch)
 }
 
 func (c *roomsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -74,4 +77,5 @@ func (c *roomsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.draining, draining)
 	gauge(c.drainLeft, left)
+	c.video.collect(ch, list)
 }

@@ -24,6 +24,9 @@ type Config struct {
 	MaxParticipants int
 	// AudioTopN is passed to every call (sfu.Config.AudioTopN).
 	AudioTopN int
+	// LastN is every call's sfu.Config.LastN: the videos a participant
+	// receives until it chooses (0: every video).
+	LastN int
 	// ListenIP is where media sockets bind.
 	ListenIP net.IP
 	// PublicIP / PublicIPv6 are what clients are told (roomURI, candidates).
@@ -73,6 +76,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxParticipants <= 0 {
 		return errors.New("roommgr: max participants must be at least 1")
+	}
+	if c.LastN < 0 {
+		return errors.New("roommgr: last-n must not be negative")
 	}
 	if c.ListenIP == nil {
 		return errors.New("roommgr: ListenIP is required")

@@ -121,6 +121,7 @@ func (m *Manager) open(slot, maxP int, dur time.Duration, meta json.RawMessage) 
 		ID: id, ListenIP: m.cfg.ListenIP, PublishPort: port, SubscribePort: port + 1,
 		AdvertiseIPs: adv, Logger: m.cfg.Logger, Observer: m.cfg.Observer, Tap: m.cfg.Tap, AudioTopN: m.cfg.AudioTopN,
 		TCPMux: m.cfg.TCPMux, ICEFailedTimeout: m.cfg.ResumeGrace, Net: m.cfg.Net, OnTrack: ev.track,
+		LastN: m.cfg.LastN,
 	})
 	if err != nil {
 		return nil, err

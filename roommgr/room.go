@@ -104,6 +104,13 @@ func (r *Room) JoinNamed(id, name string, h sfu.Handler) (*sfu.Participant, erro
 // Participants describes who is in the call.
 func (r *Room) Participants() []sfu.ParticipantInfo { return r.call.Participants() }
 
+// ParticipantDetails is Participants with each one's video allocation (for
+// the API).
+func (r *Room) ParticipantDetails() []sfu.ParticipantInfo { return r.call.ParticipantDetails() }
+
+// VideoSummary aggregates the call's video allocation (for metrics).
+func (r *Room) VideoSummary() sfu.VideoSummary { return r.call.VideoSummary() }
+
 // Remove ends one participant's session ("removed"), revokes every grant
 // issued to it (grants.go) and refuses it until Readmit; Config.OnRemove
 // then closes its relays. It reports whether the participant was in the call.

@@ -56,6 +56,7 @@ func (nopHandler) TrackPublished(string, TrackInfo)         {}
 func (nopHandler) TrackUnpublished(string, string)          {}
 func (nopHandler) TrackMuted(string, string, bool)          {}
 func (nopHandler) Closed(string)                            {}
+func (nopHandler) Speakers([]SpeakerInfo, string)           {}
 func (nopHandler) VideoPaused(string, string, bool, string) {}
 func (nopHandler) LayersWanted(string, []string)            {}
 

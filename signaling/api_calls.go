@@ -145,7 +145,7 @@ func (s *Server) roomURIs(port int) (v4, v6 string) {
 
 func (s *Server) callInfo(room *roommgr.Room) callInfo {
 	uri, uri6 := s.roomURIs(room.Port)
-	parts := room.Participants()
+	parts := room.ParticipantDetails()
 	if parts == nil {
 		parts = []sfu.ParticipantInfo{}
 	}

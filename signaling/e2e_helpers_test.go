@@ -30,6 +30,8 @@ type testServer struct {
 	rtc       *httptest.Server
 	apiClient *client.APIClient
 	wsURL     string
+
+	videoClients []*client.Client // joinVideo's (video_test.go)
 }
 
 type serverOpt func(*roommgr.Config, *signaling.Config)

@@ -23,6 +23,7 @@ type inMessage struct {
 	ID        json.RawMessage          `json:"id,omitempty"`
 	Resume    string                   `json:"resume,omitempty"`  // resume: the credential from joined
 	LastSeq   *uint64                  `json:"lastSeq,omitempty"` // resume: the last call message received
+	Video     json.RawMessage          `json:"video,omitempty"`   // subscription: the videos to receive (video.go)
 }
 
 // Server messages.

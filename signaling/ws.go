@@ -23,7 +23,7 @@ func (ss *session) handle(m *inMessage) bool {
 		switch m.Type {
 		case "ping":
 			ss.pong(m)
-		case "offer", "answer", "candidate", "mute", "leave", "restartIce":
+		case "offer", "answer", "candidate", "mute", "leave", "restartIce", "subscription":
 			ss.refuse(codeNotJoined, "send join first")
 		default:
 			ss.refuse(codeUnknownType, fmt.Sprintf("unknown message type %.32q", m.Type))
@@ -79,6 +79,8 @@ func (ss *session) handle(m *inMessage) bool {
 		if err := ss.part.SetMuted(m.TrackID, *m.Muted); err != nil {
 			ss.refuse(codeBadMessage, err.Error())
 		}
+	case "subscription":
+		ss.subscription(m)
 	case "leave":
 		ss.slot.leave()
 		ss.closeWith(websocket.CloseNormalClosure, "left")

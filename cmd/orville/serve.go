@@ -102,6 +102,7 @@ func runServerSignals(ctx context.Context, sigs <-chan os.Signal, cfg *config.Co
 	var member atomic.Pointer[clusterNode] // with --etcd-endpoints, set once rooms exist
 	rooms, err := roommgr.New(roommgr.Config{
 		PortStart: cfg.PortStart, MaxCalls: cfg.MaxCalls, MaxParticipants: cfg.MaxParticipants, AudioTopN: cfg.AudioTopN,
+		LastN:    cfg.LastN,
 		ListenIP: net.IP(cfg.ListenIP.AsSlice()), PublicIP: addrString(cfg.PublicIP), PublicIPv6: addrString(cfg.PublicIPv6),
 		NodeID: cfg.NodeID, EmptyTimeout: cfg.EmptyTimeout, LeaveGrace: cfg.LeaveGrace,
 		MaxCallDuration: cfg.MaxCallDuration, ResumeGrace: cfg.ResumeGrace, Logger: log, Observer: mets,

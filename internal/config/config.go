@@ -75,6 +75,9 @@ type Config struct {
 	// AudioTopN is how many of the loudest audio streams a participant of a
 	// large call receives (plus the dominant speaker's); 0 forwards all.
 	AudioTopN int
+	// LastN is how many participants' videos a client receives by default
+	// (the most relevant speakers); 0 is all of them.
+	LastN int
 
 	// EmptyTimeout ends a call nobody joined.
 	EmptyTimeout time.Duration

@@ -88,6 +88,7 @@ func TestDefaults(t *testing.T) {
 		{"PortStart", c.PortStart, 16384},
 		{"MaxCalls", c.MaxCalls, 50},
 		{"MaxParticipants", c.MaxParticipants, 50},
+		{"LastN", c.LastN, 9},
 		{"EmptyTimeout", c.EmptyTimeout, time.Minute},
 		{"LeaveGrace", c.LeaveGrace, 10 * time.Second},
 		{"MaxCallDuration", c.MaxCallDuration, 6 * time.Hour},

@@ -69,6 +69,9 @@ func (c *Config) finish(detectIPv4 func() (netip.Addr, error)) error {
 	if c.AudioTopN < 0 {
 		bad("audio-top-n", "must not be negative")
 	}
+	if c.LastN < 0 {
+		bad("last-n", "must be 0 (every video) or more")
+	}
 	if c.TCPMaxConnsPerIP < 1 {
 		bad("tcp-max-conns-per-ip", "must be at least 1")
 	}

@@ -115,6 +115,9 @@ func settings() []setting {
 		{name: "audio-top-n", arg: "N", def: "3",
 			help: "in calls of more than N+1 participants, forward only the N loudest audio streams plus the dominant speaker, and no silence (0: forward every stream)",
 			set:  intField(func(c *Config) *int { return &c.AudioTopN })},
+		{name: "last-n", arg: "N", def: "9",
+			help: "how many participants' videos a client receives until it chooses (a subscription message): the most recent speakers first; 0 sends every video",
+			set:  intField(func(c *Config) *int { return &c.LastN })},
 
 		{name: "empty-timeout", arg: "DURATION", def: "1m",
 			help: "end a call nobody joined within this time",
