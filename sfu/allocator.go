@@ -64,6 +64,40 @@ func (c *Call) setSpeakerRanking(ids []string) {
 	c.kickVideo()
 }
 
+// noteSpeakers turns the detector's announcements into the ranking: the
+// dominant speaker, then who speaks now, loudest first, then whoever spoke
+// before, most recent first.
+func (c *Call) noteSpeakers(speakers []SpeakerInfo, dominant string) {
+	var prev []string
+	if r := c.video.ranking.Load(); r != nil {
+		prev = *r
+	}
+	next := make([]string, 0, len(prev)+len(speakers)+1)
+	if dominant != "" {
+		next = append(next, dominant)
+	}
+	for _, s := range speakers {
+		next = append(next, s.ParticipantID)
+	}
+	next = append(next, prev...)
+	seen := make(map[string]bool, len(next))
+	next = slices.DeleteFunc(next, func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+	if len(next) > maxRanking {
+		next = next[:maxRanking]
+	}
+	if slices.Equal(next, prev) {
+		return
+	}
+	c.setSpeakerRanking(next)
+}
+
+// maxRanking bounds the speaker ranking (more than any call holds).
+const maxRanking = 256
+
 // dominantSpeaker is the detector's current dominant speaker, or "".
 func (c *Call) dominantSpeaker() string {
 	if r := c.video.ranking.Load(); r != nil && len(*r) > 0 {

@@ -318,3 +318,23 @@ func TestAllocatorDoesNotPauseOnTheStartGuess(t *testing.T) {
 	w.allocate(300_000)
 	w.expect(t, "300 kb/s, verified", 0, 0, -1)
 }
+
+// The speaker announcements become the last-N ranking: the dominant
+// speaker, who speaks now, then who spoke before, most recent first.
+func TestSpeakerRanking(t *testing.T) {
+	w := newAllocWorld(t, 4, 2)
+	w.c.noteSpeakers([]SpeakerInfo{{ParticipantID: "p1"}}, "p1")
+	w.c.noteSpeakers([]SpeakerInfo{{ParticipantID: "p3"}, {ParticipantID: "p2"}}, "p3")
+	if got := fmt.Sprint(*w.c.video.ranking.Load()); got != "[p3 p2 p1]" {
+		t.Fatalf("ranking %s", got)
+	}
+	w.c.noteSpeakers(nil, "")
+	if got := fmt.Sprint(*w.c.video.ranking.Load()); got != "[p3 p2 p1]" {
+		t.Fatalf("ranking after silence %s, want the same: most recent first", got)
+	}
+	w.allocate(10_000_000)
+	w.expect(t, "last-2 by ranking", -1, -1, 2, 2)
+	w.c.noteSpeakers([]SpeakerInfo{{ParticipantID: "p0"}}, "p0")
+	w.allocate(10_000_000)
+	w.expect(t, "p0 speaks", 2, -1, -1, 2)
+}

@@ -335,4 +335,5 @@ func (d *speakerDetector) announce(now time.Time) {
 	for _, p := range targets {
 		p.handler.Speakers(list, dom)
 	}
+	d.c.noteSpeakers(list, dom) // the video allocator's last-N (allocator.go)
 }
