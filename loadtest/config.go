@@ -50,6 +50,14 @@ type Config struct {
 	// ServerPID, when not 0, is the server's process id on this host: its
 	// CPU time and memory are read from /proc.
 	ServerPID int
+	// Simulcast makes every video publisher send three layers (q, h, f at
+	// a tenth, a third and all of VideoBitrate; client.Config.Simulcast).
+	Simulcast bool
+	// Tiles, when above 0, makes every participant show that many videos
+	// (a `subscription`): the next Tiles video publishers after it in its
+	// call, at most TileHeight pixels tall (0: no limit). 0 keeps the
+	// server's default (last-N).
+	Tiles, TileHeight int
 	// Talkers, when above 0, makes that many of each call's audio publishers
 	// talk (RFC 6464 levels well above the floor, the loudest rotating every
 	// TalkRotation) and the other audio publishers send silence (-127 dBov);
@@ -114,6 +122,9 @@ func (c *Config) validate() error {
 	}
 	if c.Duration <= 0 {
 		return errors.New("loadtest: --duration must be positive")
+	}
+	if c.Tiles < 0 || c.TileHeight < 0 {
+		return errors.New("loadtest: --tiles and --tile-height must not be negative")
 	}
 	if c.Talkers < 0 || c.Talkers > c.AudioPublishers {
 		return fmt.Errorf("loadtest: Talkers %d: 0 to AudioPublishers (%d)", c.Talkers, c.AudioPublishers)

@@ -30,6 +30,7 @@ func (s *sampler) finish(ctx context.Context, rep *Report) {
 	}
 	s.subscribers(rep)
 	s.byKind(rep)
+	s.videoReport(rep, media)
 	if s.mediaServer != nil && serverErr == nil && media > 0 {
 		if a, ok := rep.ByKind[client.KindAudio]; ok {
 			a.ForwardedPerSecond = float64(serverEnd.forwardedAudio-s.mediaServer.forwardedAudio) / media.Seconds()

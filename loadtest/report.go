@@ -45,6 +45,9 @@ type Report struct {
 	Jitter       JitterReport    `json:"jitterMs"`
 	LatencyMs    LatencyReport   `json:"latencyMs"`
 	Forwarded    ForwardedReport `json:"packetsForwarded"`
+	// Video is what each subscriber received of video during the media
+	// window (video.go).
+	Video VideoReport `json:"video"`
 	// ServerLatencyMs is the server's own forwarding latency (ingress read
 	// to egress write) over the media window, from its /metrics histogram;
 	// null when /metrics could not be read.
@@ -73,6 +76,9 @@ type Scenario struct {
 	VideoPublishers int     `json:"videoPublishers"`
 	DurationSeconds float64 `json:"durationSeconds"`
 	VideoBitrate    int     `json:"videoBitrate"`
+	Simulcast       bool    `json:"simulcast"`
+	Tiles           int     `json:"tiles"`
+	TileHeight      int     `json:"tileHeight"`
 	E2EE            bool    `json:"e2ee"`
 	ForceTCP        bool    `json:"forceTcp"`
 }
@@ -260,6 +266,7 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "audio streams per subscriber: mean %.1f, max %d\n", r.AudioStreams.Mean, r.AudioStreams.Max)
+	r.Video.writeText(w)
 	l := r.Loss
 	fmt.Fprintf(w, "loss          %.3f%% (%d of %d packets); per subscriber p50 %.3f%%  p95 %.3f%%  worst %.3f%% (%s)\n",
 		l.TotalPercent, l.PacketsLost, l.PacketsExpected, l.Subscribers.P50, l.Subscribers.P95, l.Subscribers.Max, l.Worst)

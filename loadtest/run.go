@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Calls: cfg.Calls, Participants: cfg.Participants, AudioPublishers: cfg.AudioPublishers,
 		VideoPublishers: cfg.VideoPublishers, DurationSeconds: cfg.Duration.Seconds(),
 		VideoBitrate: cfg.VideoBitrate, E2EE: cfg.E2EE, ForceTCP: cfg.ForceTCP,
+		Simulcast: cfg.Simulcast, Tiles: cfg.Tiles, TileHeight: cfg.TileHeight,
 	}}
 	smp := newSampler(r, rep.StartedAt)
 	if err := smp.begin(ctx); err != nil {
@@ -194,7 +195,7 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 	ccfg := client.Config{SignalingURL: url, Token: g.Token, TLSConfig: r.cfg.tlsConfig(),
 		ParticipantID: p.id, PublishAudio: p.audio, PublishVideo: p.video,
 		VideoBitrate: r.cfg.VideoBitrate, Logger: r.cfg.Logger, JoinTimeout: r.cfg.JoinTimeout,
-		AudioLevel: r.talkLevel(p, 0)}
+		AudioLevel: r.talkLevel(p, 0), Simulcast: r.cfg.Simulcast && p.video}
 	ccfg.ForceTCP = r.cfg.ForceTCP
 	if r.cfg.E2EE {
 		t, err := client.NewE2EE(client.E2EEConfig{Secret: r.callSecret(p.call)})
@@ -219,6 +220,11 @@ func (r *runner) join(ctx context.Context, sc *client.StartCall, p *participant)
 	<-r.dials
 	if err != nil {
 		p.err = err
+		return
+	}
+	if err := r.subscribeTiles(c, p); err != nil {
+		p.err = err
+		_ = c.Close()
 		return
 	}
 	r.mu.Lock()
@@ -271,7 +277,7 @@ func (r *runner) waitForMedia(ctx context.Context) {
 		for _, q := range parts {
 			if q != p && q.call == p.call {
 				// Silent publishers may be held back by the server (top-N).
-				want[p] += btoi(q.audio && (r.cfg.Talkers == 0 || q.talker >= 0)) + btoi(q.video)
+				want[p] += btoi(q.audio && (r.cfg.Talkers == 0 || q.talker >= 0)) + btoi(q.video && r.shows(p, q))
 			}
 		}
 	}

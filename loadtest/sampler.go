@@ -32,6 +32,7 @@ type sampler struct {
 	serverErr   error
 	mediaStart  totals
 	mediaAudio  map[string]uint64 // "subscriber|publisher" → audio packets at the media start
+	mediaVideo  map[string]uint64 // "subscriber|publisher" → video bytes at the media start (video.go)
 	mediaProc   procSample
 	mediaServer *serverSample
 	startProc   procSample
@@ -149,6 +150,7 @@ func (s *sampler) markMediaStart(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mediaStart, s.mediaAudio = tot, audio
+	s.mediaVideo = videoBySender(s.r.clients())
 	if sv, err := scrapeServer(ctx, s.r.hc, s.r.cfg.APIURL, s.r.cfg.APISecret); err == nil {
 		s.mediaServer = &sv
 	}
@@ -164,17 +166,5 @@ func (s *sampler) markMediaStart(ctx context.Context) {
 // audioBySender counts, per subscriber and publisher, the audio packets
 // received so far.
 func audioBySender(parts []*participant) map[string]uint64 {
-	out := map[string]uint64{}
-	for _, p := range parts {
-		st, ok := p.stats()
-		if !ok {
-			continue
-		}
-		for _, rt := range st.Received {
-			if rt.Kind == client.KindAudio {
-				out[p.id+"|"+rt.ParticipantID] += rt.Packets
-			}
-		}
-	}
-	return out
+	return perSender(parts, client.KindAudio, func(rt client.ReceivedTrackStats) uint64 { return rt.Packets })
 }

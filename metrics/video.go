@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"github.com/orville/orville/roommgr"
+	"github.com/orville/orville/sfu"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,27 +36,43 @@ func (v videoDescs) describe(ch chan<- *prometheus.Desc) {
 }
 
 func (v videoDescs) collect(ch chan<- prometheus.Metric, rooms []*roommgr.Room) {
-	layers := map[string]int{}
-	buckets := make(map[float64]uint64, len(estimateBuckets))
-	var count uint64
-	var sum float64
+	sums := make([]sfu.VideoSummary, 0, len(rooms))
 	for _, r := range rooms {
-		s := r.VideoSummary()
+		sums = append(sums, r.VideoSummary())
+	}
+	a := aggregateVideo(sums)
+	for _, l := range videoLayers {
+		ch <- prometheus.MustNewConstMetric(v.downtracks, prometheus.GaugeValue, float64(a.layers[l]), l)
+	}
+	ch <- prometheus.MustNewConstHistogram(v.estimates, a.count, a.sum, a.buckets)
+}
+
+// videoTotals is every call's video allocation added up.
+type videoTotals struct {
+	layers  map[string]int
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64 // cumulative, as Prometheus wants them
+}
+
+func aggregateVideo(sums []sfu.VideoSummary) videoTotals {
+	a := videoTotals{layers: map[string]int{}, buckets: make(map[float64]uint64, len(estimateBuckets))}
+	for _, b := range estimateBuckets {
+		a.buckets[b] = 0
+	}
+	for _, s := range sums {
 		for l, n := range s.ByLayer {
-			layers[l] += n
+			a.layers[l] += n
 		}
 		for _, e := range s.Estimates {
-			count++
-			sum += float64(e)
+			a.count++
+			a.sum += float64(e)
 			for _, b := range estimateBuckets {
 				if float64(e) <= b {
-					buckets[b]++
+					a.buckets[b]++
 				}
 			}
 		}
 	}
-	for _, l := range videoLayers {
-		ch <- prometheus.MustNewConstMetric(v.downtracks, prometheus.GaugeValue, float64(layers[l]), l)
-	}
-	ch <- prometheus.MustNewConstHistogram(v.estimates, count, sum, buckets)
+	return a
 }

@@ -383,7 +383,8 @@ func (p *Participant) allocateVideo(now int64, order map[string]int) {
 			target = c.layers[c.pos].layer
 			c.st.allocatedBps = int64(c.layers[c.pos].cost)
 		}
-		if c.selected && c.st.target >= 0 && (target < c.st.target && target >= 0 || reason == PauseBandwidth) {
+		// A downgrade for bandwidth (not a smaller tile) holds upgrades a while.
+		if c.selected && c.st.target >= 0 && (target < c.st.target && target >= 0 && c.pos < c.maxPos || reason == PauseBandwidth) {
 			downgraded = true
 		}
 		if target < 0 {

@@ -79,6 +79,12 @@ func (t *upTrack) updateWantedLayers(now int64) {
 		return
 	}
 	var want [maxLayers]bool
+	for i := range t.rids {
+		// A layer the publisher never sent is left alone: nobody can have
+		// asked for it, and its encoder may start when the publisher's own
+		// bandwidth allows (a browser adds its top layers as it ramps up).
+		want[i] = t.stream(i) == nil
+	}
 	for _, d := range *t.subs.Load() {
 		tg := int(d.sel.target.Load())
 		if tg < 0 || tg >= maxLayers {

@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -16,6 +17,7 @@ type simulcastRig struct {
 	*fanoutRig
 	layers [maxLayers]layerSource
 	dec    *srtp.Context // the first subscriber's decryption
+	size   int           // payload bytes per packet (default 300)
 }
 
 type layerSource struct {
@@ -27,7 +29,12 @@ type layerSource struct {
 }
 
 func newSimulcastRig(tb testing.TB, subs int) *simulcastRig {
-	r := &simulcastRig{fanoutRig: newFanoutRig(tb, "video", subs)}
+	return simulcastOn(newFanoutRig(tb, "video", subs))
+}
+
+// simulcastOn gives the rig's video track three layers.
+func simulcastOn(f *fanoutRig) *simulcastRig {
+	r := &simulcastRig{fanoutRig: f}
 	r.up.rids = []string{"q", "h", "f"}
 	streams := map[uint32]*upStream{}
 	for i := range maxLayers {
@@ -59,7 +66,7 @@ func (r *simulcastRig) frame(tb testing.TB, l int, key bool, n int) [][]byte {
 	var out [][]byte
 	for i := range n {
 		src.seq++
-		payload := make([]byte, 300)
+		payload := make([]byte, max(r.size, 300))
 		payload[0] = 0x80 // X
 		if i == 0 {
 			payload[0] |= 0x10 // S, partition 0
@@ -327,4 +334,117 @@ func TestSimulcastForwardPathDoesNotAllocate(t *testing.T) {
 	if switched != len(r.downs) {
 		t.Errorf("%d of %d down tracks switched during the measured packets", switched, len(r.downs))
 	}
+}
+
+// The socket-to-socket path (socketpath_test.go) with simulcast: 21
+// subscribers, a third on each layer, every layer's packets arriving.
+func TestSocketToSocketSimulcastDoesNotAllocate(t *testing.T) {
+	const subs = 21
+	c, obs, drainAddr, got := socketPathCall(t, 41070)
+	r := simulcastOn(newFanoutRigOn(t, c, "video", subs, drainAddr))
+	for i, d := range r.downs {
+		d.sel.target.Store(int32(i % maxLayers))
+	}
+	var pkts [][]byte
+	for i := 0; len(pkts) < 3200; i++ {
+		for l := range maxLayers {
+			pkts = append(pkts, r.frame(t, l, i%50 == 0, 2)...)
+		}
+	}
+	measureSocketPath(t, c, obs, r.fanoutRig, pkts, subs/maxLayers, got)
+}
+
+// The subscriber's feedback path — transport-wide feedback parsed, the
+// estimator run, probe trains sent — allocates nothing either: it runs on
+// the subscribe socket's goroutine, next to retransmissions.
+func TestTransportFeedbackPathDoesNotAllocate(t *testing.T) {
+	r := newSimulcastRig(t, 1)
+	d := r.downs[0]
+	sp := d.sub
+	sp.call, sp.cfg = r.pub.call, r.pub.cfg
+	sp.sub.init()
+	sp.sub.bySSRC[d.ssrc], sp.sub.bySSRC[d.rtxSSRC] = d, d
+	sp.sub.publish()
+	sp.video.bwe.wanted.Store(50_000_000) // always more than the estimate: probes go out
+	var rec twccRecorder
+	fb := make([]byte, 1500)
+	var acked uint32
+	probes := 0
+	var frames [][][]byte // made up front: the test's own packets allocate
+	for range 80 {
+		frames = append(frames, r.frame(t, 0, true, 2))
+	}
+	next := 0
+	round := func() {
+		for _, p := range frames[next] {
+			r.push(p)
+		}
+		next++
+		// The subscriber received everything sent so far, 1 ms apart.
+		for ; acked < sp.subT.twccSeq.Load(); acked++ {
+			rec.record(uint16(acked+1), int64(acked)*1e6+5e9)
+		}
+		n := rec.build(fb, 1, 2)
+		before := r.w.packets
+		r.pm.tick()
+		subscribeSink{sp}.rtcp(sp.subT, fb[:n], r.pm)
+		r.pm.flush()
+		if r.w.packets > before {
+			probes++
+		}
+		sp.video.bwe.probe.next = 0 // a train at every feedback
+	}
+	for range 20 {
+		round()
+	}
+	r.pm.now = int64(time.Second)
+	probes = 0
+	allocs := testing.AllocsPerRun(50, round)
+	if allocs != 0 {
+		t.Errorf("%.2f allocations per feedback (and probe) handled", allocs)
+	}
+	if probes < 25 {
+		t.Errorf("probe trains after %d of 51 feedbacks, want most", probes)
+	}
+}
+
+// BenchmarkFanOutSimulcast10: a three-layer track to 11 subscribers spread
+// over the layers, 1,100-byte packets of every layer (compare
+// BenchmarkFanOutVideo10: one layer to 11).
+func BenchmarkFanOutSimulcast10(b *testing.B) {
+	const subs = 11
+	r := newSimulcastRig(b, subs)
+	r.size = 1100 // as BenchmarkFanOutVideo10's
+	for i, d := range r.downs {
+		d.sel.target.Store(int32(i % maxLayers))
+	}
+	mk := func() [][]byte {
+		var pkts [][]byte
+		for i := 0; len(pkts) < 4096; i++ {
+			for l := range maxLayers {
+				pkts = append(pkts, r.frame(b, l, i%90 == 0, 2)...)
+			}
+		}
+		return pkts
+	}
+	pkts := mk()
+	for _, p := range pkts[:300] { // every down track on its layer
+		r.push(p)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	forwarded := 0
+	for i := 0; i < b.N; i++ {
+		if i%len(pkts) == 0 && i > 0 {
+			b.StopTimer() // a new sequence space each round: the replay window
+			r.clientEnc = testContext(b)
+			r.pub.pubT.inUDP = testContext(b)
+			pkts = mk()
+			b.StartTimer()
+		}
+		before := r.w.packets
+		r.push(pkts[i%len(pkts)])
+		forwarded += r.w.packets - before
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(forwarded, 1)), "ns/forwarded")
 }

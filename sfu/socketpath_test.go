@@ -19,20 +19,33 @@ import (
 // process's allocation count over thousands of packets measures the path.
 func TestSocketToSocketPathDoesNotAllocate(t *testing.T) {
 	const subs, packets = 20, 3000
-	obs := &countingObserver{}
-	c, err := NewCall(Config{ID: "alloc", ListenIP: loopback, PublishPort: 41050, SubscribePort: 41051,
+	c, obs, drainAddr, got := socketPathCall(t, 41050)
+	r := newFanoutRigOn(t, c, "audio", subs, drainAddr)
+	pkts := make([][]byte, packets+200)
+	for i := range pkts {
+		pkts[i] = r.packet(t, 120)
+	}
+	measureSocketPath(t, c, obs, r, pkts, subs, got)
+}
+
+// socketPathCall opens a call on port and port+1 and a socket that drains
+// what the call sends to subscribers, counting it in got.
+func socketPathCall(t *testing.T, port int) (c *Call, obs *countingObserver, drainAddr netip.AddrPort, got *atomic.Int64) {
+	t.Helper()
+	obs = &countingObserver{}
+	c, err := NewCall(Config{ID: "alloc", ListenIP: loopback, PublishPort: port, SubscribePort: port + 1,
 		Logger: zap.NewNop(), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close("test")
+	t.Cleanup(func() { c.Close("test") })
 	drain, err := net.ListenUDP("udp", &net.UDPAddr{IP: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer drain.Close()
+	t.Cleanup(func() { drain.Close() })
 	_ = drain.SetReadBuffer(8 << 20)
-	var got atomic.Int64
+	got = &atomic.Int64{}
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -42,7 +55,16 @@ func TestSocketToSocketPathDoesNotAllocate(t *testing.T) {
 			got.Add(1)
 		}
 	}()
-	r := newFanoutRigOn(t, c, "audio", subs, drain.LocalAddr().(*net.UDPAddr).AddrPort())
+	return c, obs, drain.LocalAddr().(*net.UDPAddr).AddrPort(), got
+}
+
+// measureSocketPath sends pkts from a client socket to the call's publish
+// port as r's publisher, the first 200 to warm up, and fails the test if
+// the process allocates on average per forwarded packet. got counts what
+// reached the subscribers' socket.
+func measureSocketPath(t *testing.T, c *Call, obs *countingObserver, r *fanoutRig, pkts [][]byte, fanout float64, got *atomic.Int64) {
+	t.Helper()
+	packets := int64(len(pkts) - 200)
 	client, err := net.ListenUDP("udp", &net.UDPAddr{IP: loopback})
 	if err != nil {
 		t.Fatal(err)
@@ -54,12 +76,8 @@ func TestSocketToSocketPathDoesNotAllocate(t *testing.T) {
 	pubT.remote.Store(&from)
 	pubT.ready.Store(true)
 	c.pubSock.setRoute(pubT, from, netip.AddrPort{})
-	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 41050)
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.cfg.PublishPort))
 
-	pkts := make([][]byte, packets+200)
-	for i := range pkts {
-		pkts[i] = r.packet(t, 120)
-	}
 	send := func(list [][]byte) {
 		for i, b := range list {
 			if _, err := client.WriteToUDPAddrPort(b, to); err != nil {
@@ -83,17 +101,17 @@ func TestSocketToSocketPathDoesNotAllocate(t *testing.T) {
 		}
 	}
 	send(pkts[:200]) // warm up: the route, SRTP state per SSRC, batch buffers
-	wait(200 * subs)
+	wait(int64(200 * fanout))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	out0 := obs.out.Load()
 	send(pkts[200:])
-	wait((200 + packets) * subs)
+	wait(int64(float64(200+packets) * fanout))
 	runtime.ReadMemStats(&after)
 	forwarded := obs.out.Load() - out0
-	if forwarded < packets*subs/2 {
-		t.Fatalf("only %d of %d packets forwarded", forwarded, packets*subs)
+	if want := int64(float64(packets) * fanout); forwarded < want/2 {
+		t.Fatalf("only %d of %d packets forwarded", forwarded, want)
 	}
 	allocs := after.Mallocs - before.Mallocs
 	perPacket := float64(allocs) / float64(forwarded)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,4 +285,48 @@ func videoFrom(c *client.Client, window time.Duration) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// A bad `subscription` gets bad_message and changes nothing; before join
+// it is not_joined.
+func TestSubscriptionBadInput(t *testing.T) {
+	defer goleak.VerifyNone(t, goleakOpts...)
+	ts := startServer(t, 44160)
+	call := ts.createCall(t).State.EventID
+	c := dialWS(t, ts)
+	send(t, c, `{"type":"subscription","video":[]}`)
+	expectError(t, c, "not_joined")
+	send(t, c, joinMsg(ts.token(t, call, "alice")))
+	next(t, c, "joined")
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf(`{"participantId":"p%d"}`, i)
+	}
+	for _, bad := range []string{
+		`{"type":"subscription","video":"bob"}`,
+		`{"type":"subscription","video":[{"participantId":"bob","maxHeight":-1}]}`,
+		`{"type":"subscription","video":[{"participantId":"bob","maxHeight":99999}]}`,
+		`{"type":"subscription","video":[{"maxHeight":180}]}`,
+		`{"type":"subscription","video":[{"participantId":"` + strings.Repeat("x", 65) + `"}]}`,
+		`{"type":"subscription","video":[` + strings.Join(many, ",") + `]}`,
+	} {
+		send(t, c, bad)
+		if m := expectError(t, c, "bad_message"); !strings.Contains(m.Message, "subscription") {
+			t.Errorf("%.60s: error %q does not say what is wrong", bad, m.Message)
+		}
+	}
+	for _, good := range []string{
+		`{"type":"subscription","video":[{"participantId":"bob","maxHeight":180,"pinned":true}]}`,
+		`{"type":"subscription","video":null}`,
+		`{"type":"subscription"}`,
+		`{"type":"subscription","video":[]}`,
+	} {
+		send(t, c, good)
+	}
+	send(t, c, `{"type":"ping","id":7}`)
+	if m := next(t, c, "pong", "error"); m.Type != "pong" {
+		t.Fatalf("a valid subscription was refused: %+v", m)
+	}
+	c.Close()
+	_ = ts.apiClient.EndCall(context.Background(), call)
 }

@@ -16,7 +16,8 @@ import (
 
 // static holds the client: index.html, app.js (call logic), signal.js
 // (signaling and resume), media.js (transports, ICE restarts, screen share),
-// ui.js (the page), icons.js, speakers.js, messages.js (plain-words errors), keys.js
+// ui.js (the page), icons.js, speakers.js, simulcast.js (the camera's
+// layers), messages.js (plain-words errors), keys.js
 // (Orville's key schedule), sframe.js (RFC 9605 on WebCrypto), worker.js
 // (the frame transform), selftest.js (the RFC vectors and Go interop hooks).
 //

@@ -11,6 +11,7 @@ import { Media, scriptTransform, SCREEN_PREFIX } from './media.js';
 import { Speakers } from './speakers.js';
 import { ERRORS, errorFor, firewallText, loopbackText } from './messages.js';
 import { runVectors, senderBaseKeyHex, interop } from './selftest.js';
+import { layerStats } from './simulcast.js';
 import { MIN_SECRET } from './keys.js';
 
 const NO_MEDIA_AFTER_MS = 10000; // not connected this long after joining: say why
@@ -433,6 +434,8 @@ async function stats() {
       t.framesDecoded = s.framesDecoded || 0;
       t.packetsReceived = s.packetsReceived || 0;
       t.framesReceived = s.framesReceived || 0;
+      Object.assign(t, { frameHeight: s.frameHeight || 0, keyFramesDecoded: s.keyFramesDecoded || 0,
+        freezeCount: s.freezeCount || 0, pliCount: s.pliCount || 0 }); // simulcast tests
     });
     tracks.push(t);
   }
@@ -471,6 +474,8 @@ async function main() {
 }
 
 window.orville = { stats, runVectors, senderBaseKeyHex, interop, leave: () => finish('left'),
+  subscribe: (video) => call.sig?.send({ type: 'subscription', video }), // which videos, how large (tests)
+  layers: () => layerStats(call.media?.senders.video?.sender),
   rejoin: () => join(),
   localTrack: (kind) => call.local?.getTracks().find((t) => t.kind === kind) };
 main().catch((err) => { console.error(err); finish('unreachable'); });

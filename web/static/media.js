@@ -4,6 +4,8 @@
 // A transport that loses its path is recovered with an ICE restart: publish
 // with a new offer of ours, subscribe by asking the server (`restartIce`).
 
+import { simulcastEncodings, applyLayers } from './simulcast.js';
+
 const scriptTransform = typeof RTCRtpScriptTransform === 'function';
 export const SCREEN_PREFIX = 'screen-'; // track ids of screen shares, as the server sees them
 
@@ -81,7 +83,10 @@ export class Media {
       };
     }
     for (const track of local.getTracks()) {
-      const tr = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [local] });
+      const init = { direction: 'sendonly', streams: [local] };
+      const layers = track.kind === 'video' && simulcastEncodings(track);
+      if (layers) init.sendEncodings = layers;
+      const tr = this.pub.addTransceiver(track, init);
       preferCodec(tr, track.kind);
       this.attachTransform(tr.sender, { op: 'encrypt', kind: track.kind, id: `send-${track.kind}` });
       this.senders[track.kind] = { sender: tr.sender, serverId: track.id };
@@ -138,6 +143,11 @@ export class Media {
       case 'candidate': {
         const pc = m.transport === 'publish' ? this.pub : this.sub;
         pc?.addIceCandidate(m.candidate).catch(() => {});
+        return true;
+      }
+      case 'layers': { // simulcast encodings nobody receives stop (simulcast.js)
+        const s = this.senders.video;
+        if (s && s.serverId === m.trackId) applyLayers(s.sender, m.rids || []).catch((err) => console.warn('layers', err));
         return true;
       }
     }
