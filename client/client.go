@@ -163,8 +163,6 @@ func (c *Client) setupPeers(iceServers []webrtc.ICEServer) error {
 	switch {
 	case c.cfg.ForceTCP:
 		mode = udpRefused
-	case c.cfg.SimulateUDPBlocked:
-		mode = udpDropped
 	}
 	n, err := newICENet(c.cfg.ICENet, mode)
 	if err != nil {

@@ -107,9 +107,6 @@ type Config struct {
 	// PathTURNTCP); nil means all of them. Diagnostics use it to check
 	// each path on its own.
 	TCPPaths []string
-	// SimulateUDPBlocked drops every UDP datagram the client sends, as a
-	// firewall would (tests and demonstrations of the TCP fallback).
-	SimulateUDPBlocked bool
 	// SOCKS, if set, reaches the call only through this SOCKS5 relay (the
 	// join answer's "socks"): signaling and TURN over CONNECT, media over
 	// UDP ASSOCIATE (socks.go). ICE-TCP, which would go around it, is off.
@@ -159,8 +156,8 @@ func (c *Config) validate() error {
 	if c.SOCKS != nil && (c.SOCKS.Address == "" || c.SOCKS.Username == "") {
 		return errors.New("client: SOCKS needs an address and credentials")
 	}
-	if c.SOCKS != nil && (c.ForceTCP || c.SimulateUDPBlocked) {
-		return errors.New("client: SOCKS relays UDP: it excludes ForceTCP and SimulateUDPBlocked")
+	if c.SOCKS != nil && c.ForceTCP {
+		return errors.New("client: SOCKS relays UDP: it excludes ForceTCP")
 	}
 	for _, p := range c.TCPPaths {
 		if p != PathTCP && p != PathTURNTLS && p != PathTURNTCP {

@@ -17,9 +17,6 @@ const (
 	// so no UDP candidate pair is ever tried. Relayed candidates still work:
 	// their relay socket is on the TURN server, reached over TCP or TLS.
 	udpRefused
-	// udpDropped: sockets open but every datagram sent is lost, like a
-	// firewall that drops outgoing UDP (SimulateUDPBlocked).
-	udpDropped
 )
 
 var (
@@ -27,8 +24,8 @@ var (
 	errSOCKSOnly  = errors.New("client: UDP goes through the SOCKS relay's IPv4 associations only")
 )
 
-// iceNet is the network of the client's ICE agents: the host's, with UDP
-// allowed, refused or silently dropped.
+// iceNet is the network of the client's ICE agents: the host's (or
+// Config.ICENet), with UDP allowed or refused.
 type iceNet struct {
 	pionnet.Net
 	udp   udpMode
@@ -57,45 +54,19 @@ func (n *iceNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn,
 	if n.udp == udpRefused {
 		return nil, errUDPRefused
 	}
-	c, err := n.Net.ListenUDP(network, laddr)
-	if err != nil || n.udp == udpAllowed {
-		return c, err
-	}
-	return droppingUDPConn{c}, nil
+	return n.Net.ListenUDP(network, laddr)
 }
 
 func (n *iceNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (pionnet.UDPConn, error) {
 	if n.udp == udpRefused || n.socks != nil {
 		return nil, errUDPRefused
 	}
-	c, err := n.Net.DialUDP(network, laddr, raddr)
-	if err != nil || n.udp == udpAllowed {
-		return c, err
-	}
-	return droppingUDPConn{c}, nil
+	return n.Net.DialUDP(network, laddr, raddr)
 }
 
 func (n *iceNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	if n.udp == udpRefused || n.socks != nil {
 		return nil, errUDPRefused
 	}
-	c, err := n.Net.ListenPacket(network, address)
-	if err != nil || n.udp == udpAllowed {
-		return c, err
-	}
-	return droppingPacketConn{c}, nil
+	return n.Net.ListenPacket(network, address)
 }
-
-// droppingUDPConn loses every datagram it is asked to send.
-type droppingUDPConn struct{ pionnet.UDPConn }
-
-func (droppingUDPConn) Write(b []byte) (int, error)                      { return len(b), nil }
-func (droppingUDPConn) WriteTo(b []byte, _ net.Addr) (int, error)        { return len(b), nil }
-func (droppingUDPConn) WriteToUDP(b []byte, _ *net.UDPAddr) (int, error) { return len(b), nil }
-func (droppingUDPConn) WriteMsgUDP(b, oob []byte, _ *net.UDPAddr) (int, int, error) {
-	return len(b), len(oob), nil
-}
-
-type droppingPacketConn struct{ net.PacketConn }
-
-func (droppingPacketConn) WriteTo(b []byte, _ net.Addr) (int, error) { return len(b), nil }

@@ -124,14 +124,15 @@ func isTCPPath(p string) bool {
 // The reference rule with UDP blocked: the client tries UDP, and 3 s after
 // it started joining it also tries TCP, connects over it and media flows
 // both ways; join to first media lands between 3.0 and 4.5 s. The server is
-// the real one; only the client's UDP is dropped (Config.SimulateUDPBlocked).
+// the real one; only the client's UDP is dropped (its ICE network, Config.ICENet,
+// loses every datagram it sends, as a firewall at the client would).
 func TestTCPFallbackWhenUDPIsBlocked(t *testing.T) {
 	s := startStack(t, 45000)
 	_, g := s.call(t, "alice", "bob")
 	alice := s.join(t, g["alice"], "alice", nil)
 
 	start := time.Now()
-	bob := s.join(t, g["bob"], "bob", func(c *client.Config) { c.SimulateUDPBlocked = true })
+	bob := s.join(t, g["bob"], "bob", func(c *client.Config) { c.ICENet = newUDPBlockedNet(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := bob.WaitForMedia(ctx, []string{"alice"}, []string{client.KindAudio, client.KindVideo}); err != nil {
