@@ -54,6 +54,9 @@ type downTrack struct {
 	nextSR          int64
 	srBuf           [28]byte
 
+	// What the subscriber reports about this stream.
+	report receptionState
+
 	// RTX state (RFC 4588).
 	rtxSeq uint16
 	limit  tokenBucket
@@ -131,6 +134,7 @@ func (d *downTrack) sendReport(s *upStream, now int64) {
 		rtpTime = d.lastOutTS + uint32((now-d.lastOutAt)*clock/1e9)
 	}
 	n := appendSR(d.srBuf[:], d.ssrc, ntp, rtpTime, d.packets, d.octets)
+	d.report.sent(ntp, now)
 	d.sub.subT.writeRTCP(d.srBuf[:n])
 }
 

@@ -164,6 +164,12 @@ func (s subscribeSink) rtcp(_ *transport, plain []byte, pm *pump) {
 					}
 				})
 			}
+		case pt == rtcpRR || pt == rtcpSR:
+			receptionReports(pkt, pt, count, func(ssrc uint32, block []byte) {
+				if d := p.downBySSRC(ssrc); d != nil && d.ssrc == ssrc {
+					d.report.receive(block, pm.now)
+				}
+			})
 		case pt == rtcpPSFB && (count == fmtPLI || count == fmtFIR):
 			ssrc, ok := mediaSSRC(pkt)
 			if count == fmtFIR && len(pkt) >= 16 { // RFC 5104 §4.3.1: the SSRC is in the FCI

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 )
 
@@ -159,4 +160,52 @@ func mediaSSRC(pkt []byte) (uint32, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(pkt[8:]), true
+}
+
+// receptionReports calls f with each report block (24 bytes, RFC 3550
+// §6.4.1) of an RR, or of an SR after its sender info.
+func receptionReports(pkt []byte, pt, count uint8, f func(ssrc uint32, block []byte)) {
+	o := 8
+	if pt == rtcpSR {
+		o = 28
+	}
+	for i := 0; i < int(count) && o+24 <= len(pkt); i++ {
+		f(binary.BigEndian.Uint32(pkt[o:]), pkt[o:o+24])
+		o += 24
+	}
+}
+
+// receptionState is a subscriber's latest reception report on one down
+// track: loss, jitter, and the round trip derived from the LSR/DLSR of our
+// sender reports (RFC 3550 §6.4.1). The forwarder records the reports it
+// sends; the RTCP reader records what comes back; the allocator and stats
+// read it.
+type receptionState struct {
+	lastSR     atomic.Uint32 // middle 32 bits of the NTP time of our latest SR
+	lastSRAt   atomic.Int64  // when it went out, ns since the epoch
+	fraction   atomic.Uint32 // fraction lost, /256
+	lost       atomic.Int32  // cumulative lost
+	jitter     atomic.Uint32 // in RTP timestamp units
+	rttMicros  atomic.Int64  // 0: unknown
+	receivedAt atomic.Int64
+}
+
+func (r *receptionState) sent(ntp uint64, now int64) {
+	r.lastSR.Store(uint32(ntp >> 16))
+	r.lastSRAt.Store(now)
+}
+
+func (r *receptionState) receive(block []byte, now int64) {
+	r.fraction.Store(uint32(block[4]))
+	lost := int32(binary.BigEndian.Uint32(block[4:])<<8) >> 8 // 24-bit signed
+	r.lost.Store(lost)
+	r.jitter.Store(binary.BigEndian.Uint32(block[12:]))
+	lsr, dlsr := binary.BigEndian.Uint32(block[16:]), binary.BigEndian.Uint32(block[20:])
+	if lsr != 0 && lsr == r.lastSR.Load() {
+		rtt := now - r.lastSRAt.Load() - int64(dlsr)*1e9/65536
+		if rtt >= 0 {
+			r.rttMicros.Store(max(rtt/1000, 1))
+		}
+	}
+	r.receivedAt.Store(now)
 }
