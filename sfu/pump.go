@@ -81,15 +81,23 @@ func (p *pump) commit(t *transport, n int) {
 	}
 }
 
-// flush sends what the batch holds, then lets every publisher whose
-// packets were in it send the feedback that is due (NACKs, transport-wide
-// feedback): once per batch, not once per packet.
-func (p *pump) flush() {
+// send sends what the batch holds: called after each packet that fanned
+// out, so that a burst of incoming packets read together does not hold the
+// first one's copies back until the last is handled (one sendmmsg per
+// incoming packet still carries its whole fan-out).
+func (p *pump) send() {
 	if p.n > 0 {
 		p.w.writeBatch(p.out[:p.n])
 		p.n = 0
 	}
 	p.report()
+}
+
+// flush sends what the batch holds, then lets every publisher whose
+// packets were in it send the feedback that is due (NACKs, transport-wide
+// feedback): once per read batch, not once per packet.
+func (p *pump) flush() {
+	p.send()
 	if len(p.touched) > 0 {
 		for i, pt := range p.touched {
 			pt.afterIngest(p)

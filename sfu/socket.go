@@ -80,6 +80,9 @@ func (s *callSocket) run(p *pump) {
 		p.tick()
 		for i := 0; i < n; i++ {
 			s.handle(msgs[i].buf[:msgs[i].n], msgs[i].addr, p)
+			if p.n > 0 {
+				p.send()
+			}
 		}
 		p.flush()
 	}
