@@ -74,7 +74,7 @@ func newFanoutRigOn(tb testing.TB, c *Call, kind string, n int, dst netip.AddrPo
 	up.layers[0].Store(st)
 	p.tracks["0"] = up
 	streams := map[uint32]*upStream{1000: st}
-	p.streams.Store(&streams)
+	p.streams.Store(newStreamSet(streams))
 	p.twccID.Store(7)
 	w := &countingWriter{}
 	r := &fanoutRig{pub: p, up: up, clientEnc: testContext(tb), w: w, kind: kind,

@@ -41,7 +41,7 @@ type Participant struct {
 	pubCands     []string
 	pubVersion   int
 	tracks       map[string]*upTrack // published, by mid
-	streams      atomic.Pointer[map[uint32]*upStream]
+	streams      atomic.Pointer[streamSet]
 	rtcpSSRC     uint32 // sender SSRC of the server's RTCP on both transports
 	discoverLeft int    // unknown SSRCs still worth a look (bounds a flood)
 
@@ -75,8 +75,7 @@ func newParticipant(c *Call, id string, h Handler) (*Participant, error) {
 		discoverLeft: 64, nackBuf: make([]uint16, 0, 64), rtcpBuf: make([]byte, 1200),
 		negotiate: make(chan struct{}, 1), closed: make(chan struct{}), video: newSubscriberVideo(),
 	}
-	empty := map[uint32]*upStream{}
-	p.streams.Store(&empty)
+	p.streams.Store(newStreamSet(map[uint32]*upStream{}))
 	p.sub.init()
 	var err error
 	if p.pubT, err = newTransport(p.cfg, c.pubSock, c.cert, "publish", false, publishSink{p}, p.log); err != nil {
@@ -176,7 +175,7 @@ func (p *Participant) reconcileTracks(o *pubOffer) (added, removed []*upTrack) {
 		}
 	}
 	streams := map[uint32]*upStream{}
-	for _, s := range *p.streams.Load() {
+	for _, s := range p.streams.Load().list {
 		if p.tracks[s.track.mid] == s.track {
 			streams[s.ssrc] = s
 		}
@@ -210,7 +209,7 @@ func (p *Participant) reconcileTracks(o *pubOffer) (added, removed []*upTrack) {
 		}
 		signalledLayers(up, sec, streams)
 	}
-	p.streams.Store(&streams)
+	p.streams.Store(newStreamSet(streams))
 	return added, removed
 }
 

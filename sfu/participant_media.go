@@ -16,7 +16,7 @@ type publishSink struct{ p *Participant }
 func (s publishSink) rtp(_ *transport, plain []byte, pm *pump) {
 	p := s.p
 	h := &pm.hdr
-	st := (*p.streams.Load())[h.SSRC]
+	st := p.streams.Load().get(h.SSRC)
 	if st == nil {
 		if st = p.discover(h.SSRC, h.GetExtension); st == nil {
 			p.cfg.Observer.PacketDropped("unknown_ssrc")
@@ -48,7 +48,7 @@ func (s publishSink) rtcp(_ *transport, plain []byte, pm *pump) {
 			return
 		}
 		ssrc := binary.BigEndian.Uint32(pkt[4:])
-		if st := (*p.streams.Load())[ssrc]; st != nil {
+		if st := p.streams.Load().get(ssrc); st != nil {
 			st.sr.Store(&senderInfo{ntp: binary.BigEndian.Uint64(pkt[8:]), rtp: binary.BigEndian.Uint32(pkt[16:]), at: pm.now})
 		}
 	})
@@ -98,14 +98,14 @@ func (p *Participant) discover(ssrc uint32, ext func(uint8) []byte) *upStream {
 	if old := track.layers[layer].Swap(st); old != nil {
 		p.log.Debug("stream replaced", zap.String("track", track.id), zap.Int("layer", layer))
 	}
-	next := make(map[uint32]*upStream, len(*p.streams.Load())+1)
-	for k, v := range *p.streams.Load() {
+	next := make(map[uint32]*upStream, len(p.streams.Load().list)+1)
+	for k, v := range p.streams.Load().bySSRC {
 		if v.track != track || v.layer != layer {
 			next[k] = v
 		}
 	}
 	next[ssrc] = st
-	p.streams.Store(&next)
+	p.streams.Store(newStreamSet(next))
 	p.discoverLeft++ // a real stream does not use up the budget
 	return st
 }
@@ -118,7 +118,7 @@ const twccInterval = 50e6 // 50 ms in ns
 // the NACKs and transport-wide feedback now due.
 func (p *Participant) afterIngest(pm *pump) {
 	now := pm.now
-	for _, st := range *p.streams.Load() {
+	for _, st := range p.streams.Load().list {
 		if !st.loss.pending() {
 			continue
 		}

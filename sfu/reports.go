@@ -41,7 +41,7 @@ func (c *Call) reportLoop() {
 // sendReceiverReports reports on every stream the participant publishes.
 func (p *Participant) sendReceiverReports(buf []byte, rr map[*upStream]*rrState, seen map[*upStream]bool, now int64) {
 	var blocks []reportBlock
-	for _, s := range *p.streams.Load() {
+	for _, s := range p.streams.Load().list {
 		if s.recv.received.Load() == 0 {
 			continue
 		}

@@ -48,7 +48,7 @@ func simulcastOn(f *fanoutRig) *simulcastRig {
 		r.layers[i] = layerSource{ssrc: ssrc, seq: uint16(1000 * (i + 1)), ts: uint32(77777 * (i + 1)),
 			pic: uint16(3000*i + 5), tl0: uint8(40 * i)}
 	}
-	r.pub.streams.Store(&streams)
+	r.pub.streams.Store(newStreamSet(streams))
 	for _, d := range r.downs {
 		d.sub.video = newSubscriberVideo()
 	}

@@ -103,6 +103,37 @@ type upStream struct {
 	stats   layerStats // rate, liveness and picture size, for the allocator (layers.go)
 }
 
+// streamSet is a participant's published streams, replaced whole on every
+// change (copy-on-write): looked up by SSRC on every packet, walked once per
+// batch. A publisher has a handful of streams, so the lookup scans an array
+// of SSRCs (no hashing, one cache line) before it falls back to the map.
+type streamSet struct {
+	ssrcs  []uint32
+	list   []*upStream
+	bySSRC map[uint32]*upStream
+}
+
+func newStreamSet(m map[uint32]*upStream) *streamSet {
+	s := &streamSet{bySSRC: m}
+	for ssrc, st := range m {
+		s.ssrcs = append(s.ssrcs, ssrc)
+		s.list = append(s.list, st)
+	}
+	return s
+}
+
+func (s *streamSet) get(ssrc uint32) *upStream {
+	if len(s.ssrcs) <= 8 {
+		for i, x := range s.ssrcs {
+			if x == ssrc {
+				return s.list[i]
+			}
+		}
+		return nil
+	}
+	return s.bySSRC[ssrc]
+}
+
 // senderInfo is the publisher's latest sender report (RFC 3550 §6.4.1):
 // NTP and RTP time of one instant, for lip sync downstream.
 type senderInfo struct {
