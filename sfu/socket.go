@@ -33,7 +33,8 @@ type callSocket struct {
 	obs    Observer
 	log    *zap.Logger
 
-	routesMu sync.Mutex // serializes route changes
+	routesMu sync.Mutex            // serializes route changes; guards ufrags
+	ufrags   map[string]*transport // by local ICE ufrag (nomination.go)
 	done     chan struct{}
 }
 
@@ -49,7 +50,7 @@ func listenSocket(cfg *Config, name string, port int) (*callSocket, error) {
 	// Room for bursts of key frames from many publishers before the reader runs.
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
-	s := &callSocket{name: name, conn: conn, obs: cfg.Observer, done: make(chan struct{}),
+	s := &callSocket{name: name, conn: conn, obs: cfg.Observer, done: make(chan struct{}), ufrags: map[string]*transport{},
 		log: cfg.Logger.With(zap.String("socket", name))}
 	empty := routeTable{}
 	s.routes.Store(&empty)
@@ -99,6 +100,11 @@ func (s *callSocket) handle(b []byte, from netip.AddrPort, p *pump) {
 		}
 		s.obs.PacketDropped("unrouted")
 		return
+	}
+	if b[0] < 2 { // STUN (RFC 7983 §7): a client may nominate a new address
+		if t := (*s.routes.Load())[from]; t == nil {
+			s.nominated(b, from)
+		}
 	}
 	s.toMux.deliver(b, from)
 }

@@ -148,6 +148,7 @@ func newTransport(cfg *Config, sock *callSocket, cert *certificate, name string,
 		_ = agent.Close()
 		return nil, err
 	}
+	sock.addUfrag(t.ufrag, t)
 	return t, nil
 }
 
@@ -353,6 +354,7 @@ func (t *transport) restartICE() error {
 	t.mu.Lock()
 	t.ufrag, t.pwd = ufrag, pwd
 	t.mu.Unlock()
+	t.sock.addUfrag(ufrag, t)
 	return nil
 }
 
@@ -417,6 +419,7 @@ func (t *transport) close() {
 		close(t.closed)
 		t.ready.Store(false)
 		t.sock.dropRoutes(t)
+		t.sock.dropUfrags(t)
 		t.mu.Lock()
 		dconn, in := t.dconn, t.dtlsIn
 		t.mu.Unlock()
