@@ -184,7 +184,12 @@ func (p *Participant) sendProbe(target float64, pm *pump) {
 		}
 		if sent > 0 {
 			e.probe.started(first, lastSeq, sent, target, e.current(), pm.now)
+			return
 		}
-		return
 	}
+	// No video to probe with (an audio-only subscriber, or nothing sent
+	// yet): look again after the shortest interval, not at every feedback
+	// (every 100 ms, a walk over every down track: 2 % of the CPU in a
+	// 50-person audio call).
+	e.probe.next = pm.now + probeIntervalMin
 }
