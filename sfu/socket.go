@@ -141,10 +141,12 @@ func (s *callSocket) dropRoutes(t *transport) {
 	s.routes.Store(&next)
 }
 
-// close stops the read loop and pion's mux. Idempotent.
+// close stops the read loop and pion's mux. Idempotent. The mux is closed
+// first: its worker then sees it closed when its read fails and returns
+// quietly, instead of logging the failed read (after a test has ended, too).
 func (s *callSocket) close() {
-	s.toMux.close()
 	_ = s.mux.Close()
+	s.toMux.close()
 	_ = s.conn.Close()
 }
 
