@@ -273,8 +273,19 @@ func (b *browser) navigate(url string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		b.t.Fatalf("%s: open %s: %v", b.name, url, err)
+	for attempt := 1; ; attempt++ {
+		err := chromedp.Do(ctx, chromedp.Navigate(url))
+		if err == nil {
+			return
+		}
+		// A network namespace made just before the browser started can
+		// still announce changes (links, routes): Chromium then fails the
+		// load in flight, and a person would reload.
+		if !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") || attempt == 3 {
+			b.t.Fatalf("%s: open %s: %v", b.name, url, err)
+		}
+		b.t.Logf("%s: %v; loading again", b.name, err)
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

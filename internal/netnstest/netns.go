@@ -63,6 +63,12 @@ func Link(t testing.TB, a *NS, aIf, aAddr string, b *NS, bIf, bAddr string) {
 	run(t, "ip", "link", "add", aIf, "netns", a.Name, "type", "veth", "peer", "name", bIf, "netns", b.Name)
 	a.Run(t, "ip", "addr", "add", aAddr, "dev", aIf)
 	b.Run(t, "ip", "addr", "add", bAddr, "dev", bIf)
+	// No duplicate address detection on the IPv6 link-local addresses: its
+	// end, a second after the link is up, is a network change to a browser
+	// started meanwhile (Chromium fails a page load in flight with
+	// ERR_NETWORK_CHANGED). Best effort: a kernel without IPv6 has no knob.
+	_ = a.Command("sysctl", "-qw", "net.ipv6.conf."+aIf+".accept_dad=0").Run()
+	_ = b.Command("sysctl", "-qw", "net.ipv6.conf."+bIf+".accept_dad=0").Run()
 	a.Run(t, "ip", "link", "set", aIf, "up")
 	b.Run(t, "ip", "link", "set", bIf, "up")
 }
