@@ -194,6 +194,28 @@ func TestClusterAcceptance(t *testing.T) {
 	// orville loadtest through one node spreads over the cluster and says
 	// how many calls each node got.
 	t.Run("loadtest reports calls per node", func(t *testing.T) {
+		// The media of the step before still shows in the load records for
+		// up to one write (2 s); placement would send every call to the one
+		// node without it. Start from records without media.
+		waitUntil(t, "load records without the earlier media", 10*time.Second, func() bool {
+			_, body := b.do("GET", "/v1/cluster", "")
+			var st struct {
+				Nodes []struct {
+					Load struct {
+						PacketsPerSecond float64 `json:"packetsPerSecond"`
+					} `json:"load"`
+				} `json:"nodes"`
+			}
+			if json.Unmarshal(body, &st) != nil || len(st.Nodes) != 3 {
+				return false
+			}
+			for _, n := range st.Nodes {
+				if n.Load.PacketsPerSecond >= 500 { // cluster's ppsStep
+					return false
+				}
+			}
+			return true
+		})
 		var stdout, stderr strings.Builder
 		code := run([]string{"loadtest", "--api", b.api, "--insecure", "--api-secret", clusterSecret,
 			"--calls", "6", "--participants", "2", "--audio-publishers", "1", "--duration", "1s", "--json"},
@@ -224,15 +246,19 @@ func TestClusterAcceptance(t *testing.T) {
 	// kill -9 of cc03 while calls on aa01 and bb02 carry media.
 	var keep []*mediaPair
 	for _, owner := range []*clusterProc{a, b} {
+		// Placement follows the load records, which nodes write every 2 s:
+		// a node that just carried the loadtest's calls is avoided until its
+		// record shows them gone, so the tries span a few records.
 		var ans startAnswer
-		for range 20 {
+		for range 60 {
 			if ans = cc.startCall(t); ans.State.PID == owner.id {
 				break
 			}
 			cc.do("DELETE", "/v1/calls/"+ans.State.EventID, "")
+			time.Sleep(100 * time.Millisecond)
 		}
 		if ans.State.PID != owner.id {
-			t.Fatalf("no call placed on %s in 20 tries", owner.id)
+			t.Fatalf("no call placed on %s in 60 tries over 6 s", owner.id)
 		}
 		mp, err := joinPair(t, b, ans.State.EventID, "-keep-"+owner.id)
 		if err != nil {
