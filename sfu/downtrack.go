@@ -76,7 +76,7 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 	seq := h.SequenceNumber
 	if !d.started {
 		if d.up.kind == webrtc.RTPCodecTypeVideo && flags&flagKeyframe == 0 {
-			s.requestStartKeyframe()
+			s.requestKeyframe()
 			return // a decoder cannot start on a delta frame
 		}
 		d.restart(s, h, now)

@@ -133,11 +133,7 @@ func (d *downTrack) admit(s *upStream, flags uint8) bool {
 		return false
 	}
 	if flags&flagKeyframe == 0 {
-		if sel.cur < 0 {
-			s.requestStartKeyframe() // nothing shows yet
-		} else {
-			s.requestKeyframe()
-		}
+		s.requestKeyframe()
 		return false
 	}
 	sel.cur, d.started = want, false // forward restarts the stream on this key frame

@@ -234,20 +234,12 @@ func (t *upTrack) stream(layer int) *upStream {
 }
 
 // requestKeyframe relays a PLI (RFC 4585 §6.3.1) to the publisher, at most once
-// per PLIInterval however many subscribers ask.
-func (s *upStream) requestKeyframe() { s.keyframeRequest(false) }
-
-// requestStartKeyframe is requestKeyframe for a subscriber that has nothing
-// of this track to show yet: when the last request was already answered (a
-// key frame came after it), it may follow after a fifth of the interval —
-// a subscriber that started just after that key frame (joins come in
-// bursts) should not wait out the whole interval. The publisher still gets
-// at most a few requests a second, never one before it answered the last.
-// Layer switches keep the whole interval: the layer being forwarded shows
-// meanwhile, and a brief upgrade the allocator takes back stays unseen.
-func (s *upStream) requestStartKeyframe() { s.keyframeRequest(true) }
-
-func (s *upStream) keyframeRequest(start bool) {
+// per PLIInterval however many subscribers ask — or once per fifth of it
+// when the last request was already answered: a subscriber that started
+// just after that key frame passed (joins come in bursts) should not wait
+// out the whole interval, and a publisher still gets at most a few key
+// frames a second, never a second request before it answered the first.
+func (s *upStream) requestKeyframe() {
 	t := s.track
 	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
@@ -255,7 +247,7 @@ func (s *upStream) keyframeRequest(start bool) {
 	now := t.owner.call.now()
 	last := s.lastPLI.Load()
 	gap := int64(t.cfg.PLIInterval)
-	if start && s.lastKey.Load() > last {
+	if s.lastKey.Load() > last {
 		gap /= 5
 	}
 	if now-last < gap || !s.lastPLI.CompareAndSwap(last, now) {
