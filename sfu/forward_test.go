@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,42 +225,3 @@ func benchmarkFanOut(b *testing.B, kind string, subs, size int) {
 
 func BenchmarkFanOutAudio20(b *testing.B) { benchmarkFanOut(b, "audio", 24, 100) }
 func BenchmarkFanOutVideo10(b *testing.B) { benchmarkFanOut(b, "video", 11, 1100) }
-
-// pliCounter counts the key frame requests relayed to the publisher.
-type pliCounter struct {
-	nopObserver
-	n atomic.Int64
-}
-
-func (c *pliCounter) PLI() { c.n.Add(1) }
-
-// Key frame requests: at most one per PLIInterval while unanswered; once a
-// key frame came after the last one, the next may follow a fifth of the
-// interval later (a subscriber that started just after it should not wait
-// the whole interval).
-func TestKeyframeRequestsRateLimitedUntilAnswered(t *testing.T) {
-	obs := &pliCounter{}
-	cfg := Config{Logger: zap.NewNop(), Observer: obs, PLIInterval: 500 * time.Millisecond}
-	c := &Call{cfg: cfg, epoch: time.Now(), log: zap.NewNop()}
-	r := newFanoutRigOn(t, c, "video", 1, netip.MustParseAddrPort("127.0.0.1:40000"))
-	st := r.up.stream(0)
-	st.requestKeyframe()
-	st.requestKeyframe()
-	if n := obs.n.Load(); n != 1 {
-		t.Fatalf("%d requests for two asks at once, want 1", n)
-	}
-	time.Sleep(150 * time.Millisecond)
-	st.requestKeyframe()
-	if n := obs.n.Load(); n != 1 {
-		t.Fatalf("a second request 150 ms after an unanswered one (%d)", n)
-	}
-	r.push(r.packet(t, 200)) // the key frame answering it
-	st.requestKeyframe()
-	if n := obs.n.Load(); n != 2 {
-		t.Fatalf("no new request 150 ms after an answered one (%d)", n)
-	}
-	st.requestKeyframe()
-	if n := obs.n.Load(); n != 2 {
-		t.Fatalf("a request right after the last (%d)", n)
-	}
-}

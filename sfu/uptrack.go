@@ -99,7 +99,6 @@ type upStream struct {
 	wasMuted bool // the next forwarded packet resumes (after a mute or a gated stretch)
 
 	lastPLI atomic.Int64 // nanoseconds since the call's epoch
-	lastKey atomic.Int64 // arrival of the last key frame packet (same clock)
 	sr      atomic.Pointer[senderInfo]
 	stats   layerStats // rate, liveness and picture size, for the allocator (layers.go)
 }
@@ -198,7 +197,6 @@ func (s *upStream) ingest(pkt []byte, h *rtp.Header, hlen int, now int64, p *pum
 	var flags uint8
 	if t.kind == webrtc.RTPCodecTypeVideo && isVP8Keyframe(payload) {
 		flags |= flagKeyframe
-		s.lastKey.Store(now)
 	}
 	if s.wasMuted {
 		flags |= flagResume
@@ -234,11 +232,7 @@ func (t *upTrack) stream(layer int) *upStream {
 }
 
 // requestKeyframe relays a PLI (RFC 4585 §6.3.1) to the publisher, at most once
-// per PLIInterval however many subscribers ask — or once per fifth of it
-// when the last request was already answered: a subscriber that started
-// just after that key frame passed (joins come in bursts) should not wait
-// out the whole interval, and a publisher still gets at most a few key
-// frames a second, never a second request before it answered the first.
+// per PLIInterval however many subscribers ask.
 func (s *upStream) requestKeyframe() {
 	t := s.track
 	if t.kind != webrtc.RTPCodecTypeVideo {
@@ -246,11 +240,7 @@ func (s *upStream) requestKeyframe() {
 	}
 	now := t.owner.call.now()
 	last := s.lastPLI.Load()
-	gap := int64(t.cfg.PLIInterval)
-	if s.lastKey.Load() > last {
-		gap /= 5
-	}
-	if now-last < gap || !s.lastPLI.CompareAndSwap(last, now) {
+	if now-last < int64(t.cfg.PLIInterval) || !s.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
 	t.cfg.Observer.PLI()
