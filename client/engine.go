@@ -109,8 +109,10 @@ func newAPI(log *zap.Logger, sent *sendCounter, levels *levelStamper, loopbackOn
 
 	se := webrtc.SettingEngine{}
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
-	se.LoggerFactory = pionlog.Factory{Log: log.Named("pion")}
-	// The server's candidates are IP addresses (ICE-lite host candidates),
+	// Demoted: pion warns about every stream it finds closed when a
+	// connection closes, which is every Close, not trouble.
+	se.LoggerFactory = pionlog.Factory{Log: log.Named("pion"), Demote: true}
+	// The server's candidates are IP addresses (host candidates),
 	// so mDNS (.local) resolution is never needed; off, it saves a multicast
 	// socket per peer connection, which matters for the load tester.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -36,6 +36,8 @@ func (t *transport) setICEServers(servers []webrtc.ICEServer) {
 	if t.c.cfg.UDPOnly {
 		servers = nil // TURN would be TCP too
 	}
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
 	cfg := t.pc.GetConfiguration()
 	cfg.ICEServers = t.c.turnDialer.iceServers(servers, t.name, t.gate, t.c.cfg.tcpPathAllowed)
 	if err := t.pc.SetConfiguration(cfg); err != nil {

@@ -174,7 +174,9 @@ func (t *transport) stats() TransportStats {
 	if !ok {
 		return ts
 	}
+	t.cfgMu.Lock()
 	report := t.pc.GetStats()
+	t.cfgMu.Unlock()
 	local, lok := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
 	remote, rok := report[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
 	if p, ok := report[pair.ID].(webrtc.ICECandidatePairStats); ok {

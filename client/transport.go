@@ -34,6 +34,11 @@ type transport struct {
 	gate *gate
 	// restart is the ICE restart watch's state (icerestart.go).
 	restart restartState
+
+	// cfgMu serializes SetConfiguration with GetStats: pion writes the
+	// configuration there that GetStats reads, without a lock of its own
+	// (a race report in TestICEServersRefresh).
+	cfgMu sync.Mutex
 }
 
 func newTransport(c *Client, api *webrtc.API, name string, iceServers []webrtc.ICEServer) (*transport, error) {
