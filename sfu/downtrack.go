@@ -42,6 +42,7 @@ type downTrack struct {
 	lastOut   uint16
 	lastIn    uint16
 	sentAny   bool
+	openFrame bool // the last packet sent did not end its frame (no marker)
 	lastOutTS uint32
 	lastOutAt int64
 
@@ -106,6 +107,7 @@ func (d *downTrack) forward(s *upStream, h *rtp.Header, payload []byte, ex *inge
 	d.history.record(outSeq, seq, uint8(s.layer), d.epoch)
 	if seqNewer(outSeq, d.lastOut) || !d.sentAny {
 		d.lastOut, d.lastOutTS, d.lastOutAt, d.sentAny = outSeq, outTS, now, true
+		d.openFrame = !h.Marker
 	}
 	d.packets++
 	d.octets += uint32(len(payload))
@@ -144,8 +146,17 @@ func (d *downTrack) sendReport(s *upStream, now int64) {
 // from where they were, advanced by the time that passed.
 func (d *downTrack) restart(s *upStream, h *rtp.Header, now int64) {
 	d.started = true
-	d.seqOffset = d.lastOut + 1 - h.SequenceNumber
-	d.firstOut = d.lastOut + 1
+	// A video frame cut short (the new start comes before the marker of the
+	// frame being sent: a layer switch, a pause, a resume) is left one
+	// sequence number short, so the receiver sees it incomplete and drops
+	// it, instead of decoding — or failing to decrypt — a truncated frame
+	// its depacketizer would take as whole at the timestamp change.
+	next := d.lastOut + 1
+	if d.openFrame && d.up.kind == webrtc.RTPCodecTypeVideo {
+		next++
+	}
+	d.seqOffset = next - h.SequenceNumber
+	d.firstOut = next
 	d.lastIn = h.SequenceNumber - 1
 	if d.srcSSRC != s.ssrc {
 		if d.sentAny {

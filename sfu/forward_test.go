@@ -225,3 +225,46 @@ func benchmarkFanOut(b *testing.B, kind string, subs, size int) {
 
 func BenchmarkFanOutAudio20(b *testing.B) { benchmarkFanOut(b, "audio", 24, 100) }
 func BenchmarkFanOutVideo10(b *testing.B) { benchmarkFanOut(b, "video", 11, 1100) }
+
+// A video frame cut short by a restart (a layer switch, a pause, a resume)
+// leaves one sequence number out, so the receiver drops the truncated frame
+// instead of taking it as whole; a restart after a complete frame leaves none.
+func TestCutShortFrameLeavesASequenceGap(t *testing.T) {
+	r := newFanoutRig(t, "video", 1)
+	d := r.downs[0]
+	send := func(marker bool) uint16 {
+		t.Helper()
+		r.seq++
+		payload := []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3} // a VP8 key frame start
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: r.seq,
+			Timestamp: uint32(r.seq) * 3000, SSRC: 1000, Marker: marker}, Payload: payload}
+		raw, err := pkt.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := r.clientEnc.EncryptRTP(nil, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := r.w.packets
+		r.push(enc)
+		if r.w.packets != before+1 {
+			t.Fatalf("packet %d not forwarded", r.seq)
+		}
+		var h rtp.Header
+		if _, err := r.subEnc[0].DecryptRTP(nil, r.w.last, &h); err != nil {
+			t.Fatal(err)
+		}
+		return h.SequenceNumber
+	}
+	a := send(true)
+	d.started = false // a restart after a whole frame
+	if b := send(false); b != a+1 {
+		t.Fatalf("after a whole frame: %d then %d, want no gap", a, b)
+	}
+	last := a + 1
+	d.started = false // a restart while that frame is still open
+	if c := send(true); c != last+2 {
+		t.Fatalf("after a cut-short frame: %d then %d, want one left out", last, c)
+	}
+}
